@@ -159,6 +159,7 @@ static size_t redact_key_value(strbuf *b, const char *text, size_t i) {
     while (text[j] == ' ' || text[j] == '\t') j++;
     char q = (text[j] == '"' || text[j] == '\'') ? text[j] : 0;
     if (q) j++;
+    if (strncmp(text + j, k_redacted, sizeof k_redacted - 1) == 0) return 0; /* done already */
     size_t vlen = q ? quoted_len(text + j, q) : value_len(text + j, k_secret_keys[k].header);
     if (vlen == 0) return 0;
     sb_put(b, text + i, j - i);
@@ -175,9 +176,9 @@ static size_t redact_bearer(strbuf *b, const char *text, size_t i) {
   size_t j = i + 6;
   if (text[j] != ' ' && text[j] != '\t') return 0;
   while (text[j] == ' ' || text[j] == '\t') j++;
+  if (strncmp(text + j, k_redacted, sizeof k_redacted - 1) == 0) return 0; /* done already */
   size_t vlen = value_len(text + j, 0);
   if (vlen == 0) return 0;
-  if (vlen == sizeof k_redacted - 1 && memcmp(text + j, k_redacted, vlen) == 0) return 0;
   sb_put(b, text + i, j - i);
   sb_put(b, k_redacted, sizeof k_redacted - 1);
   return j + vlen - i;
