@@ -1,0 +1,1 @@
+"""The Zerobus SDK: zerobus.sdk.sync (blocking) and zerobus.sdk.aio (asyncio)."""
