@@ -105,7 +105,7 @@ setup(
         Extension(
             "zerobus._native",
             sources=["src/zerobus_native.i"],  # replaced by the generated wrapper
-            extra_compile_args=["-O2", "-fno-strict-aliasing"],
+            extra_compile_args=["-O2", "-fno-strict-aliasing", "-fvisibility=hidden"],
         )
     ],
     cmdclass={"build_ext": BuildNative},

@@ -338,26 +338,42 @@ ZBPY_NOGIL(zerobus_stream_destroy)
 
 /* ------------------------------------------------------- hand-written helpers */
 
+/* The helpers are zbpy_* in C (no clash with libc, e.g. shutdown(2)) and keep
+ * short names in Python. */
+%rename(set_error_factory) zbpy_set_error_factory;
+%rename(set_record_converter) zbpy_set_record_converter;
+%rename(shutdown) zbpy_shutdown;
+%rename(option_info) zbpy_option_info;
+%rename(stream_create) zbpy_stream_create;
+%rename(stream_recreate) zbpy_stream_recreate;
+%rename(ingest) zbpy_ingest;
+%rename(ingest_batch) zbpy_ingest_batch;
+%rename(poll_events) zbpy_poll_events;
+%rename(get_unacked) zbpy_get_unacked;
+%rename(get_stats) zbpy_get_stats;
+%rename(last_error) zbpy_last_error;
+%rename(make_error) zbpy_make_error;
+
 %inline %{
 /* Registers the Python callables used by the helpers (see the file comment). */
-PyObject *set_error_factory(PyObject *factory) {
+PyObject *zbpy_set_error_factory(PyObject *factory) {
   Py_XINCREF(factory);
   Py_XSETREF(zbpy_error_factory, factory);
   Py_RETURN_NONE;
 }
-PyObject *set_record_converter(PyObject *converter) {
+PyObject *zbpy_set_record_converter(PyObject *converter) {
   Py_XINCREF(converter);
   Py_XSETREF(zbpy_record_converter, converter);
   Py_RETURN_NONE;
 }
 /* Called at interpreter exit: core threads stop calling into Python. */
-PyObject *shutdown(void) {
+PyObject *zbpy_shutdown(void) {
   zbpy_shutting_down = 1;
   Py_RETURN_NONE;
 }
 
 /* (name, type, default, scope, doc) of option `index`. */
-PyObject *option_info(size_t index) {
+PyObject *zbpy_option_info(size_t index) {
   zerobus_option_desc d;
   memset(&d, 0, sizeof d);
   d.struct_size = sizeof d;
@@ -369,7 +385,7 @@ PyObject *option_info(size_t index) {
 /* Opens a stream. `descriptor` is bytes or None; `headers_provider` an object with
  * get_headers() or None (OAuth with client_id/client_secret). Blocks without the
  * GIL. */
-PyObject *stream_create(zerobus_sdk *sdk, const char *table_name, PyObject *descriptor,
+PyObject *zbpy_stream_create(zerobus_sdk *sdk, const char *table_name, PyObject *descriptor,
                         const char *client_id, const char *client_secret,
                         zerobus_options *opts, PyObject *headers_provider) {
   const void *desc = NULL;
@@ -396,7 +412,7 @@ PyObject *stream_create(zerobus_sdk *sdk, const char *table_name, PyObject *desc
 }
 
 /* zerobus_stream_recreate with a new callback table for the new stream. */
-PyObject *stream_recreate(zerobus_stream *old, PyObject *headers_provider) {
+PyObject *zbpy_stream_recreate(zerobus_stream *old, PyObject *headers_provider) {
   zerobus_callbacks cb;
   const zerobus_callbacks *cbp = zbpy_callbacks_for(&cb, headers_provider);
   zerobus_stream *out = NULL;
@@ -417,7 +433,7 @@ PyObject *stream_recreate(zerobus_stream *old, PyObject *headers_provider) {
 /* Queues one record; returns its logical offset. `json` selects which Python
  * types are accepted without conversion (str only for JSON streams). With
  * `nonblock` false a full queue is waited for without the GIL. */
-PyObject *ingest(zerobus_stream *s, PyObject *record, int json, int nonblock) {
+PyObject *zbpy_ingest(zerobus_stream *s, PyObject *record, int json, int nonblock) {
   const char *data;
   size_t len;
   PyObject *keep;
@@ -444,7 +460,7 @@ PyObject *ingest(zerobus_stream *s, PyObject *record, int json, int nonblock) {
 
 /* Queues a list/tuple of records as one ingest call (one logical offset).
  * Returns the offset, or None for an empty sequence. */
-PyObject *ingest_batch(zerobus_stream *s, PyObject *records, int json, int nonblock) {
+PyObject *zbpy_ingest_batch(zerobus_stream *s, PyObject *records, int json, int nonblock) {
   PyObject *seq = PySequence_Fast(records, "records must be a list or a tuple");
   if (!seq) return NULL;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -544,7 +560,7 @@ out:
  * timeout_ms (<0 forever) without the GIL. Returns a list of tuples
  *   (kind, status, first, last, message, retryable, grpc_status, http_status)
  * (message None for acks). */
-PyObject *poll_events(zerobus_stream *s, int cap, int timeout_ms) {
+PyObject *zbpy_poll_events(zerobus_stream *s, int cap, int timeout_ms) {
   zerobus_event ev[1024];
   if (cap < 1 || cap > 1024) cap = 1024;
   size_t n = 0;
@@ -577,7 +593,7 @@ PyObject *poll_events(zerobus_stream *s, int cap, int timeout_ms) {
 }
 
 /* (flat list of bytes, list of lists of bytes) of the records never acked. */
-PyObject *get_unacked(zerobus_stream *s) {
+PyObject *zbpy_get_unacked(zerobus_stream *s) {
   zerobus_records *r = NULL;
   zerobus_error *err = NULL;
   zerobus_status st = zerobus_stream_get_unacked(s, &r, &err);
@@ -618,7 +634,7 @@ out:
 
 /* The stream's counters as a tuple in zerobus_stream_stats order (after
  * struct_size). */
-PyObject *get_stats(zerobus_stream *s) {
+PyObject *zbpy_get_stats(zerobus_stream *s) {
   zerobus_stream_stats st;
   memset(&st, 0, sizeof st);
   st.struct_size = sizeof st;
@@ -636,7 +652,7 @@ PyObject *get_stats(zerobus_stream *s) {
 }
 
 /* The stream's last error as an exception object (not raised), or None. */
-PyObject *last_error(zerobus_stream *s) {
+PyObject *zbpy_last_error(zerobus_stream *s) {
   zerobus_error *e = NULL;
   if (zerobus_stream_last_error(s, &e) != ZEROBUS_OK || e == NULL) Py_RETURN_NONE;
   if (!zbpy_error_factory) {
@@ -653,7 +669,7 @@ PyObject *last_error(zerobus_stream *s) {
 }
 
 /* Builds (does not raise) the exception for a status, for Python-side timeouts. */
-PyObject *make_error(int code, const char *message, int retryable) {
+PyObject *zbpy_make_error(int code, const char *message, int retryable) {
   if (!zbpy_error_factory) Py_RETURN_NONE;
   return PyObject_CallFunction(zbpy_error_factory, "isziii", code, zerobus_status_name(code),
                                message, retryable, -1, -1);
