@@ -1,0 +1,56 @@
+/* Throughput of single-record zerobus_stream_ingest calls (20-byte PROTO records)
+ * against zerobus-local --store null. Target on the 2-core test machine:
+ * >= 3,000,000 records/s. Under sanitizers (ZEROBUS_SANITIZED=1 or
+ * CORE_PERF_RECORDS set small) it only checks correctness of a smaller run.
+ * Prints "throughput: N records/s". */
+#include "core_test.h"
+
+int main(void) {
+  /* message R { optional bytes b = 1; } */
+  static const unsigned char desc[] = {0x0a, 0x01, 'R',  0x12, 0x09, 0x0a, 0x01, 'b',
+                                       0x18, 0x01, 0x20, 0x01, 0x28, 0x0c};
+  long long n = 10000000;
+  const char *env = getenv("CORE_PERF_RECORDS");
+  if (env) n = atoll(env);
+  double want = 3000000.0;
+  const char *w = getenv("CORE_PERF_MIN_RATE");
+  if (w) want = atof(w);
+  zl_server srv;
+  start_server(&srv, (const char *[]){"--store", "null", NULL});
+  zerobus_sdk *sdk = sdk_for(&srv, NULL);
+  zerobus_options *o = opts_of((const char *[]){"recovery_backoff_ms=50", NULL});
+  zerobus_stream *s = NULL;
+  zerobus_error *e = NULL;
+  CHECK_OK(zerobus_stream_create(sdk, "main.perf.single", desc, sizeof desc, "test-client",
+                                 "test-secret", o, NULL, &s, &e),
+           &e);
+  unsigned char rec20[20] = {0x0a, 18};
+  memset(rec20 + 2, 'a', 18);
+  long long t0 = now_ms();
+  int64_t off = -1;
+  for (long long i = 0; i < n; i++) {
+    if (zerobus_stream_ingest(s, rec20, sizeof rec20, 0, &off, &e) != ZEROBUS_OK) {
+      fprintf(stderr, "ingest %lld: %s\n", i, zerobus_error_message(e));
+      return 1;
+    }
+  }
+  CHECK_EQ(off, n - 1);
+  CHECK_OK(zerobus_stream_flush(s, &e), &e);
+  long long dt = now_ms() - t0;
+  double rate = (double)n * 1000.0 / (double)(dt > 0 ? dt : 1);
+  printf("throughput: %.0f records/s (%lld records in %lld ms, %lld requests)\n", rate, n, dt,
+         (long long)STAT(s, requests_sent));
+  fflush(stdout);
+  CHECK_EQ(STAT(s, records_acked), n);
+  CHECK_OK(zerobus_stream_close(s, &e), &e);
+  zerobus_stream_destroy(s);
+  zerobus_options_destroy(o);
+  CHECK_EQ(zl_counter(&srv, NULL, "records"), n);
+  zerobus_sdk_destroy(sdk);
+  zl_stop(&srv);
+  if (rate < want) {
+    fprintf(stderr, "throughput %.0f records/s is below %.0f\n", rate, want);
+    return 1;
+  }
+  return 0;
+}
