@@ -434,6 +434,7 @@ static void pump(zcall *c, int allow_ack) {
       long long durable = atomic_load(&c->st->durable);
       if (durable < c->next_wire - 1) return; /* not all committed yet */
       if (t > c->last_acked) return;          /* an ack is still due (next tick) */
+      if (!ignore_faults && c->dq_len > 0) return; /* acks held by ack_delay_ms */
     }
     send_status(c, c->status_code, c->status_msg);
   }

@@ -264,6 +264,7 @@ class Call:
         self._it.cancel()
 
     def next_event(self, timeout=10):
+        """The next response or the end of the call; raises queue.Empty on timeout."""
         kind, *rest = self.out.get(timeout=timeout)
         if kind == "status":
             self.status = (rest[0], rest[1])
@@ -326,7 +327,10 @@ class Call:
             left = deadline - time.time()
             if left <= 0:
                 raise TimeoutError(f"no ack for {offset}; acks={self.acks[-5:]}")
-            ev = self.next_event(left)
+            try:
+                ev = self.next_event(left)
+            except queue.Empty:
+                raise TimeoutError(f"no ack for {offset}; acks={self.acks[-5:]}") from None
             if ev[0] == "status":
                 raise CallEnded(ev[1], ev[2])
         return self.acks[-1]
@@ -338,7 +342,10 @@ class Call:
             left = deadline - time.time()
             if left <= 0:
                 raise TimeoutError(f"call did not end; acks={self.acks[-5:]}")
-            self.next_event(left)
+            try:
+                self.next_event(left)
+            except queue.Empty:
+                raise TimeoutError(f"call did not end; acks={self.acks[-5:]}") from None
         return self.status
 
     def collect_for(self, seconds):
