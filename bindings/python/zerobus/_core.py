@@ -399,6 +399,10 @@ class StreamBase:
         """"OPENING", "ACTIVE", "RECOVERING", "PAUSED", "CLOSING", "CLOSED" or "FAILED"."""
         return STATE_NAMES.get(_native.zerobus_stream_state(self._handle), "UNKNOWN")
 
+    def _is_final(self) -> bool:
+        """True once the stream is closed or failed (no record can be acked any more)."""
+        return _native.zerobus_stream_state(self._handle) in (STATE_CLOSED, STATE_FAILED)
+
     def get_stats(self) -> StreamStats:
         return StreamStats(*_native.get_stats(self._handle))
 

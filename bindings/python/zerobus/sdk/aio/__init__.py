@@ -215,7 +215,7 @@ class ZerobusStream(_core.StreamBase):
             _native.zerobus_stream_wait_for_offset(self._handle, offset, 0)
             fut.set_result(None)
         except ZerobusException as e:
-            if e.code == _TIMEOUT and not self._closed:
+            if e.code == _TIMEOUT and not self._closed and not self._is_final():
                 heapq.heappush(self._waiters, (offset, next(self._seq), fut))
             else:
                 fut.set_exception(e)

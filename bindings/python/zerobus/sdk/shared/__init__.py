@@ -248,9 +248,8 @@ class RecordAcknowledgment:
             try:
                 self._stream.wait_for_offset(self._offset, timeout_sec)
             except ZerobusException as e:
-                if e.status_name == "ZEROBUS_ERR_TIMEOUT":
-                    raise
-                self._settle(e)
+                if e.status_name != "ZEROBUS_ERR_TIMEOUT" or self._stream._is_final():
+                    self._settle(e)
                 raise
             self._settle(None)
         if self._error is not None:
@@ -289,7 +288,9 @@ class RecordAcknowledgment:
         try:
             self._stream._probe_offset(self._offset)
         except ZerobusException as e:
-            if e.status_name != "ZEROBUS_ERR_TIMEOUT":
+            # TIMEOUT means "not yet" on a live stream; on a closed or failed one
+            # (close gave up waiting) it is the record's final outcome.
+            if e.status_name != "ZEROBUS_ERR_TIMEOUT" or self._stream._is_final():
                 self._settle(e)
             return
         self._settle(None)
