@@ -226,10 +226,20 @@ static void zbpy_user_data_free(void *user_data) {
   PyGILState_Release(gil);
 }
 
+/* Never called: the binding reads events with zerobus_stream_poll_events(), which
+ * runs no callback. Setting on_log makes the core queue LOG events for it (without
+ * on_log the core writes log lines to stderr). */
+static void zbpy_on_log_unused(void *user_data, int32_t level, const char *message) {
+  (void)user_data;
+  (void)level;
+  (void)message;
+}
+
 /* Fills a callback table for `provider` (None = OAuth). Takes a reference that
  * the core gives back through user_data_free. */
 static const zerobus_callbacks *zbpy_callbacks_for(zerobus_callbacks *cb, PyObject *provider) {
   zerobus_callbacks_init(cb, sizeof *cb);
+  cb->on_log = zbpy_on_log_unused;
   if (provider == NULL || provider == Py_None) return cb;
   Py_INCREF(provider);
   cb->user_data = provider;
