@@ -531,6 +531,9 @@ static void start_attempt(zerobus_stream *s) {
   grpc_slice cs = s->create_msg;
   c->send_create = grpc_raw_byte_buffer_create(&cs, 1);
   ops[1].data.send_message.send_message = c->send_create;
+  /* create_stream is a SEND_MESSAGE too: no request may be written before its
+   * completion, even if the server's answer is handled first */
+  c->write_inflight = 1;
   if (start_batch(s, c, ops, 2, ZB_T_START) != 0) {
     abandon(s, c, zb_error_new(ZEROBUS_ERR_INTERNAL, 1, -1, -1, "cannot send create_stream"));
     return;
@@ -748,6 +751,7 @@ static void handle_event(zerobus_stream *s, zb_tag *t, int ok) {
       grpc_byte_buffer_destroy(c->send_create);
       c->send_create = NULL;
     }
+    c->write_inflight = 0;
     break;
   case ZB_T_READ:
     handle_read(s, c, ok);

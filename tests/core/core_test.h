@@ -169,6 +169,43 @@ static inline void check_stored_atleast_once(zl_server *srv, const char *table, 
   zl_blobs_free(b, got);
 }
 
+/* Replay check: rows grouped by server stream id (one group per call, in rowid
+ * order) must each be a run of consecutive records; the first starts at 0, every
+ * later run starts at or before the end of what was stored so far + 1 (replay of
+ * the unacked tail), and together they cover 0..n-1. Returns the number of calls
+ * that stored rows; *first_starts gets where run `i` started (up to 8). */
+static inline int check_replay_runs(zl_server *srv, const char *table, long long n,
+                                    long long *starts) {
+  zl_blob *b = NULL;
+  long long got = zl_payloads(srv, table, &b);
+  CHECK(got >= n);
+  int runs = 0;
+  long long covered = -1, prev = -1;
+  const char *sid = NULL;
+  for (long long r = 0; r < got; r++) {
+    long long v = -1;
+    CHECK(sscanf((const char *)b[r].data, "{\"i\":%lld}", &v) == 1);
+    if (!sid || strcmp(sid, b[r].stream_id) != 0) {
+      sid = b[r].stream_id;
+      if (runs < 8 && starts) starts[runs] = v;
+      runs++;
+      if (runs == 1) CHECK_EQ(v, 0);
+      if (v > covered + 1) {
+        fprintf(stderr, "run %d starts at %lld, stored so far up to %lld\n", runs, v, covered);
+        CHECK(0);
+      }
+    } else if (v != prev + 1) {
+      fprintf(stderr, "row %lld: %lld after %lld in one call\n", r, v, prev);
+      CHECK(0);
+    }
+    prev = v;
+    if (v > covered) covered = v;
+  }
+  CHECK_EQ(covered, n - 1);
+  zl_blobs_free(b, got);
+  return runs;
+}
+
 static inline int64_t stat_of(zerobus_stream *s, size_t field_offset) {
   zerobus_stream_stats st;
   memset(&st, 0, sizeof st);
