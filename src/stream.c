@@ -322,8 +322,9 @@ static void fail_stream(zerobus_stream *s, zerobus_error *err) {
     zerobus_error_destroy(err);
     return;
   }
-  zb_log(&s->logger, ZEROBUS_LOG_ERROR, "stream to %s failed: %s (%s)", s->table, err->message,
-         zerobus_status_name(err->code));
+  /* a failed creation is reported to the caller; a live stream's failure is news */
+  zb_log(&s->logger, s->ever_created ? ZEROBUS_LOG_ERROR : ZEROBUS_LOG_DEBUG,
+         "stream to %s failed: %s (%s)", s->table, err->message, zerobus_status_name(err->code));
   s->state = ZEROBUS_STATE_FAILED;
   set_last_err(s, err);
   if (!s->err) s->err = err;
