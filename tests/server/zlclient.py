@@ -206,7 +206,8 @@ class Server:
     def channel(self):
         opts = [("grpc.max_send_message_length", 64 << 20),
                 ("grpc.max_receive_message_length", 64 << 20),
-                ("grpc.enable_http_proxy", 0)]
+                ("grpc.enable_http_proxy", 0),
+                ("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
         if self.tls:
             with open(self.tls[0], "rb") as f:
                 creds = grpc.ssl_channel_credentials(root_certificates=f.read())
