@@ -10,7 +10,7 @@ if ! "$VENV/bin/python" -c "import grpc, grpc_tools, pytest" 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q grpcio grpcio-tools pytest
 fi
-cmake --build "$BUILD" --target zerobus-local zl_harness -j2 >/dev/null
+cmake --build "$BUILD" --target zerobus-local zl_harness test_zl_harness -j2 >/dev/null
 cd "$ROOT/tests/server"
 
 echo "== conformance tests (plain build)"
