@@ -38,10 +38,14 @@ class Corpus:
                     self.types[tid] = el
             if el.tag == "function-decl" and el.get("elf-symbol-id"):
                 self.functions[el.get("name")] = el
-        # named structs/unions/enums by name (definitions only)
+        # named public structs/unions/enums by name (definitions only). Only zerobus_*
+        # types are the ABI: the corpus also holds types of internal translation units
+        # (e.g. protobuf-c's) that no exported function reaches.
         self.records = {}
         self.enums = {}
         for el in self.types.values():
+            if not el.get("name", "").startswith("zerobus_"):
+                continue
             if el.tag in ("class-decl", "union-decl") and el.get("is-declaration-only") != "yes":
                 self.records[el.get("name")] = el
             elif el.tag == "enum-decl":

@@ -1,0 +1,3 @@
+module zerobus.local/abi-check/consumers/go
+
+go 1.21
