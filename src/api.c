@@ -6,9 +6,13 @@
 
 #include "internal.h"
 
-const char *zerobus_version(void) { return ZEROBUS_VERSION_STR; }
+const char *zerobus_version(void) {
+  return ZEROBUS_VERSION_STR;
+}
 
-int32_t zerobus_abi_version(void) { return ZEROBUS_ABI_MAJOR; }
+int32_t zerobus_abi_version(void) {
+  return ZEROBUS_ABI_MAJOR;
+}
 
 void zerobus_callbacks_init(zerobus_callbacks *cb, size_t size) {
   if (!cb) return;

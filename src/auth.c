@@ -33,7 +33,9 @@ void zb_secret_free(char *s) {
   free(s);
 }
 
-char *zb_secret_dup(const char *s) { return s ? strdup(s) : NULL; }
+char *zb_secret_dup(const char *s) {
+  return s ? strdup(s) : NULL;
+}
 
 int zb_table_name_valid(const char *name) {
   if (!name) return 0;
@@ -62,8 +64,8 @@ static char *url_encode(const char *s) {
   if (!out) return NULL;
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     unsigned char c = *p;
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-        c == '-' || c == '_' || c == '.' || c == '~') {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
       *o++ = (char)c;
     } else {
       *o++ = '%';
@@ -179,8 +181,10 @@ zerobus_status zb_token_parse_response(const char *body, size_t len, char **toke
   }
   if (st == ZEROBUS_OK) {
     *token = zb_secret_dup(tok->valuestring);
-    if (!*token) st = zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
-    else *expires_in_s = expires;
+    if (!*token)
+      st = zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
+    else
+      *expires_in_s = expires;
   }
   if (cJSON_IsString(tok) && tok->valuestring)
     explicit_bzero(tok->valuestring, strlen(tok->valuestring));
@@ -260,7 +264,9 @@ void zb_token_invalidate(zb_token_cache *c, const zb_auth_request *req) {
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode g_curl_init_rc = CURLE_OK;
-static void curl_init_once(void) { g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void) {
+  g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 typedef struct body_buf {
   char *data;
@@ -366,16 +372,17 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
     curl_easy_setopt(h, CURLOPT_PROXY, direct ? "" : cfg->proxy);
   }
 
-  zb_log(r->logger, ZEROBUS_LOG_DEBUG, "requesting an OAuth token from %s for client id %s, table %s",
-         url, r->client_id, r->table_name);
+  zb_log(r->logger, ZEROBUS_LOG_DEBUG,
+         "requesting an OAuth token from %s for client id %s, table %s", url, r->client_id,
+         r->table_name);
   int64_t t0 = zb_now_ms();
   CURLcode rc = curl_easy_perform(h);
   long http = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
   if (rc != CURLE_OK) {
     if (body.too_large)
-      st = zb_fail(err, ZEROBUS_ERR_TOKEN, 0, "token endpoint %s answered with a body over %d bytes",
-                   url, TOKEN_MAX_BODY);
+      st = zb_fail(err, ZEROBUS_ERR_TOKEN, 0,
+                   "token endpoint %s answered with a body over %d bytes", url, TOKEN_MAX_BODY);
     else if (rc == CURLE_OPERATION_TIMEDOUT)
       st = zb_fail(err, ZEROBUS_ERR_TOKEN, 1,
                    "token request to %s timed out after %lld ms (option token_timeout_ms is %lld)",
@@ -401,8 +408,8 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
                  "token endpoint %s refused client id '%s' (HTTP %ld%s%s): check the client id "
                  "and secret, and that the service principal has USE CATALOG on %.*s, USE SCHEMA "
                  "on %.*s, and SELECT and MODIFY on %s",
-                 url, r->client_id, http, why[0] ? ": " : "", why, (int)(d1 - t), t,
-                 (int)(d2 - t), t, t);
+                 url, r->client_id, http, why[0] ? ": " : "", why, (int)(d1 - t), t, (int)(d2 - t),
+                 t, t);
     if (err && *err) (*err)->http_status = (int32_t)http;
   } else {
     st = zb_fail(err, ZEROBUS_ERR_TOKEN, 0, "token endpoint %s answered unexpected HTTP %ld", url,
@@ -430,7 +437,8 @@ zerobus_status zb_token_get(zb_token_cache *c, const zb_auth_request *req, char 
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
                    "OAuth needs a workspace URL, client id, client secret and table name");
   if (!*req->client_id || !*req->client_secret)
-    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "client id and client secret must not be empty");
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
+                   "client id and client secret must not be empty");
   if (!zb_table_name_valid(req->table_name))
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
                    "table name '%s' must have three non-empty parts: catalog.schema.table",

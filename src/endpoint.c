@@ -19,7 +19,7 @@ typedef struct url_parts {
   int has_scheme;
   char host[256]; /* without brackets, lowercased */
   int ipv6;
-  int port; /* -1 when absent */
+  int port;         /* -1 when absent */
   const char *rest; /* from the first '/' after the authority, or "" */
 } url_parts;
 
@@ -36,8 +36,10 @@ static int is_ipv4(const char *h) {
     long v = strtol(p, (char **)&p, 10);
     if (v > 255) return 0;
     parts++;
-    if (*p == '.') p++;
-    else if (*p) return 0;
+    if (*p == '.')
+      p++;
+    else if (*p)
+      return 0;
   }
   return parts == 4 && h[strlen(h) - 1] != '.';
 }
@@ -58,9 +60,12 @@ static zerobus_status split_url(const char *text, const char *what, int scheme_r
   const char *sep = strstr(text, "://");
   if (sep) {
     size_t n = (size_t)(sep - text);
-    if (n == 5 && strncasecmp(text, "https", 5) == 0) u->tls = 1;
-    else if (n == 4 && strncasecmp(text, "http", 4) == 0) u->tls = 0;
-    else return bad(err, what, text, "unknown scheme (use https://, http:// or no scheme)");
+    if (n == 5 && strncasecmp(text, "https", 5) == 0)
+      u->tls = 1;
+    else if (n == 4 && strncasecmp(text, "http", 4) == 0)
+      u->tls = 0;
+    else
+      return bad(err, what, text, "unknown scheme (use https://, http:// or no scheme)");
     u->has_scheme = 1;
     p = sep + 3;
   } else if (scheme_required) {
@@ -139,8 +144,8 @@ zerobus_status zb_endpoint_parse(const char *text, zb_endpoint *out, zerobus_err
 
   const char *label_end = u.ipv6 || is_ipv4(u.host) ? NULL : strchr(u.host, '.');
   size_t id_len = u.ipv6 || is_ipv4(u.host) ? strlen(u.host)
-                  : label_end                ? (size_t)(label_end - u.host)
-                                             : strlen(u.host);
+                  : label_end               ? (size_t)(label_end - u.host)
+                                            : strlen(u.host);
   char *target = NULL;
   int n = asprintf(&target, u.ipv6 ? "[%s]:%d" : "%s:%d", u.host, port);
   out->host = strdup(u.host);

@@ -20,13 +20,15 @@ typedef struct status_text {
 /* Indexed by zerobus_status; values are fixed forever, so the table only grows. */
 static const status_text k_status_text[] = {
     {"ZEROBUS_OK", "success"},
-    {"ZEROBUS_ERR_INVALID_ARGUMENT", "invalid argument (NULL pointer, empty name or unusable value)"},
+    {"ZEROBUS_ERR_INVALID_ARGUMENT",
+     "invalid argument (NULL pointer, empty name or unusable value)"},
     {"ZEROBUS_ERR_INVALID_STATE", "the call is not valid in the object's current state"},
     {"ZEROBUS_ERR_STREAM_CLOSED", "the stream is closed or failed"},
     {"ZEROBUS_ERR_QUEUE_FULL", "the in-flight limit is reached (non-blocking ingest); retry later"},
     {"ZEROBUS_ERR_TIMEOUT", "the operation timed out"},
     {"ZEROBUS_ERR_RECORD_TOO_LARGE", "the record or batch is larger than max_request_bytes"},
-    {"ZEROBUS_ERR_INVALID_RECORD", "invalid record (bad JSON, not a JSON object, bad UTF-8 or wrong record type)"},
+    {"ZEROBUS_ERR_INVALID_RECORD",
+     "invalid record (bad JSON, not a JSON object, bad UTF-8 or wrong record type)"},
     {"ZEROBUS_ERR_UNKNOWN_OPTION", "unknown option key"},
     {"ZEROBUS_ERR_INVALID_OPTION", "invalid option value"},
     {"ZEROBUS_ERR_UNAUTHENTICATED", "credentials were refused"},
@@ -58,17 +60,25 @@ const char *zerobus_status_str(int32_t status) {
 
 /* ------------------------------------------------------------ accessors */
 
-int32_t zerobus_error_code(const zerobus_error *err) { return err ? err->code : ZEROBUS_OK; }
+int32_t zerobus_error_code(const zerobus_error *err) {
+  return err ? err->code : ZEROBUS_OK;
+}
 
 const char *zerobus_error_message(const zerobus_error *err) {
   return (err && err->message) ? err->message : "";
 }
 
-int32_t zerobus_error_retryable(const zerobus_error *err) { return err ? err->retryable : 0; }
+int32_t zerobus_error_retryable(const zerobus_error *err) {
+  return err ? err->retryable : 0;
+}
 
-int32_t zerobus_error_grpc_status(const zerobus_error *err) { return err ? err->grpc_status : -1; }
+int32_t zerobus_error_grpc_status(const zerobus_error *err) {
+  return err ? err->grpc_status : -1;
+}
 
-int32_t zerobus_error_http_status(const zerobus_error *err) { return err ? err->http_status : -1; }
+int32_t zerobus_error_http_status(const zerobus_error *err) {
+  return err ? err->http_status : -1;
+}
 
 zerobus_error *zerobus_error_clone(const zerobus_error *err) {
   if (!err) return NULL;
@@ -180,11 +190,10 @@ enum {
 };
 
 static const char *const k_grpc_names[] = {
-    "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 static const char *grpc_name(int code) {
   if (code < 0 || code > GRPC_UNAUTHENTICATED) return "UNKNOWN_STATUS";
@@ -207,14 +216,21 @@ int zb_grpc_status_retryable(int grpc_code) {
 
 zerobus_status zb_status_from_grpc(int grpc_code) {
   switch (grpc_code) {
-    case GRPC_UNAUTHENTICATED: return ZEROBUS_ERR_UNAUTHENTICATED;
-    case GRPC_PERMISSION_DENIED: return ZEROBUS_ERR_PERMISSION_DENIED;
-    case GRPC_NOT_FOUND: return ZEROBUS_ERR_NOT_FOUND;
+    case GRPC_UNAUTHENTICATED:
+      return ZEROBUS_ERR_UNAUTHENTICATED;
+    case GRPC_PERMISSION_DENIED:
+      return ZEROBUS_ERR_PERMISSION_DENIED;
+    case GRPC_NOT_FOUND:
+      return ZEROBUS_ERR_NOT_FOUND;
     case GRPC_INVALID_ARGUMENT:
-    case GRPC_OUT_OF_RANGE: return ZEROBUS_ERR_SERVER_REJECTED;
-    case GRPC_UNAVAILABLE: return ZEROBUS_ERR_UNAVAILABLE;
-    case GRPC_UNIMPLEMENTED: return ZEROBUS_ERR_UNIMPLEMENTED;
-    default: return ZEROBUS_ERR_SERVER;
+    case GRPC_OUT_OF_RANGE:
+      return ZEROBUS_ERR_SERVER_REJECTED;
+    case GRPC_UNAVAILABLE:
+      return ZEROBUS_ERR_UNAVAILABLE;
+    case GRPC_UNIMPLEMENTED:
+      return ZEROBUS_ERR_UNIMPLEMENTED;
+    default:
+      return ZEROBUS_ERR_SERVER;
   }
 }
 

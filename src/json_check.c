@@ -24,12 +24,14 @@ typedef struct jscan {
  * '"' and '\\'. */
 static const unsigned char k_plain[256] = {
 #define R8(v) v, v, v, v, v, v, v, v
-    R8(0), R8(0), R8(0), R8(0),                    /* 0x00-0x1f control */
-    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),   /* 0x20-0x3f, '"' = 0x22 */
-    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x40-0x5f, '\\' = 0x5c */
-    R8(1), R8(1), R8(1), R8(1),                    /* 0x60-0x7f (0x7f DEL is legal) */
-    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),
-    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0) /* 0x80-0xff: UTF-8 */
+    R8(0), R8(0), R8(0), R8(0), /* 0x00-0x1f control */
+    1,     1,     0,     1,     1,     1,     1,     1,     R8(1), R8(1), R8(1), /* 0x20-0x3f, '"' =
+                                                                                    0x22 */
+    R8(1), R8(1), R8(1), 1,     1,     1,     1,     0,     1,     1,     1, /* 0x40-0x5f, '\\' =
+                                                                                0x5c */
+    R8(1), R8(1), R8(1), R8(1), /* 0x60-0x7f (0x7f DEL is legal) */
+    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),
+    R8(0), R8(0), R8(0), R8(0) /* 0x80-0xff: UTF-8 */
 #undef R8
 };
 
@@ -46,7 +48,9 @@ static inline uint64_t swar_special(uint64_t w) {
   return (lt20 | zq | zb | w) & HIGHS;
 }
 
-static inline int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+static inline int is_ws(unsigned char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 static inline void skip_ws(jscan *s) {
   while (s->p < s->end && is_ws(*s->p)) s->p++;
@@ -61,9 +65,12 @@ static int hex4(const unsigned char *p, unsigned *out) {
   unsigned v = 0;
   for (int i = 0; i < 4; i++) {
     unsigned c = p[i], d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') d = (c | 0x20) - 'a' + 10;
-    else return 0;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+      d = (c | 0x20) - 'a' + 10;
+    else
+      return 0;
     v = v << 4 | d;
   }
   *out = v;
@@ -77,18 +84,29 @@ static int scan_utf8(jscan *s) {
   unsigned c = p[0];
   unsigned lo = 0x80, hi = 0xbf;
   size_t n;
-  if (c >= 0xc2 && c <= 0xdf) n = 2;
-  else if (c == 0xe0) n = 3, lo = 0xa0;
-  else if (c >= 0xe1 && c <= 0xec) n = 3;
-  else if (c == 0xed) n = 3, hi = 0x9f; /* no surrogates */
-  else if (c >= 0xee && c <= 0xef) n = 3;
-  else if (c == 0xf0) n = 4, lo = 0x90;
-  else if (c >= 0xf1 && c <= 0xf3) n = 4;
-  else if (c == 0xf4) n = 4, hi = 0x8f; /* <= U+10FFFF */
-  else return fail(s, c < 0xc2 && c >= 0x80 && c < 0xc0 ? "invalid UTF-8 (unexpected continuation byte)"
-                                                           : "invalid UTF-8 (bad lead byte or overlong form)");
+  if (c >= 0xc2 && c <= 0xdf)
+    n = 2;
+  else if (c == 0xe0)
+    n = 3, lo = 0xa0;
+  else if (c >= 0xe1 && c <= 0xec)
+    n = 3;
+  else if (c == 0xed)
+    n = 3, hi = 0x9f; /* no surrogates */
+  else if (c >= 0xee && c <= 0xef)
+    n = 3;
+  else if (c == 0xf0)
+    n = 4, lo = 0x90;
+  else if (c >= 0xf1 && c <= 0xf3)
+    n = 4;
+  else if (c == 0xf4)
+    n = 4, hi = 0x8f; /* <= U+10FFFF */
+  else
+    return fail(s, c < 0xc2 && c >= 0x80 && c < 0xc0
+                       ? "invalid UTF-8 (unexpected continuation byte)"
+                       : "invalid UTF-8 (bad lead byte or overlong form)");
   if (avail < n) return fail(s, "invalid UTF-8 (truncated sequence)");
-  if (p[1] < lo || p[1] > hi) return fail(s, "invalid UTF-8 (overlong form, surrogate or bad continuation)");
+  if (p[1] < lo || p[1] > hi)
+    return fail(s, "invalid UTF-8 (overlong form, surrogate or bad continuation)");
   for (size_t i = 2; i < n; i++)
     if ((p[i] & 0xc0) != 0x80) return fail(s, "invalid UTF-8 (bad continuation byte)");
   s->p += n;

@@ -29,10 +29,10 @@ int32_t zb_log_level_parse(const char *s) {
   static const struct {
     const char *name;
     int32_t level;
-  } names[] = {{"off", ZEROBUS_LOG_OFF},     {"none", ZEROBUS_LOG_OFF},
-               {"error", ZEROBUS_LOG_ERROR}, {"warn", ZEROBUS_LOG_WARN},
+  } names[] = {{"off", ZEROBUS_LOG_OFF},      {"none", ZEROBUS_LOG_OFF},
+               {"error", ZEROBUS_LOG_ERROR},  {"warn", ZEROBUS_LOG_WARN},
                {"warning", ZEROBUS_LOG_WARN}, {"info", ZEROBUS_LOG_INFO},
-               {"debug", ZEROBUS_LOG_DEBUG}, {"trace", ZEROBUS_LOG_TRACE}};
+               {"debug", ZEROBUS_LOG_DEBUG},  {"trace", ZEROBUS_LOG_TRACE}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strlen(names[i].name) == n && strncasecmp(s, names[i].name, n) == 0) return names[i].level;
   return -1;
@@ -75,7 +75,9 @@ int32_t zb_log_env_level(void) {
 
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 static int32_t g_env_level = ZEROBUS_LOG_WARN;
-static void env_level_init(void) { g_env_level = zb_log_env_level(); }
+static void env_level_init(void) {
+  g_env_level = zb_log_env_level();
+}
 
 /* ------------------------------------------------------------ redaction */
 
@@ -105,7 +107,9 @@ static void sb_put(strbuf *b, const char *s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static int is_word(char c) { return isalnum((unsigned char)c) || c == '_' || c == '-'; }
+static int is_word(char c) {
+  return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
 
 static int starts_ci(const char *s, const char *word) {
   return strncasecmp(s, word, strlen(word)) == 0;
@@ -117,8 +121,7 @@ static size_t value_len(const char *s, int header) {
   size_t n = 0;
   for (; s[n]; n++) {
     char c = s[n];
-    if (c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '&' || c == ',' || c == ';')
-      break;
+    if (c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '&' || c == ',' || c == ';') break;
     if (!header && (isspace((unsigned char)c) || c == '}' || c == ')' || c == ']')) break;
   }
   if (header)
@@ -140,8 +143,11 @@ static size_t quoted_len(const char *s, char q) {
 static const struct {
   const char *key;
   int header;
-} k_secret_keys[] = {{"access_token", 0}, {"refresh_token", 0}, {"id_token", 0},
-                     {"client_secret", 0}, {"authorization", 1}};
+} k_secret_keys[] = {{"access_token", 0},
+                     {"refresh_token", 0},
+                     {"id_token", 0},
+                     {"client_secret", 0},
+                     {"authorization", 1}};
 
 /* At text[i] a secret key may start: if "key" [quote] [ws] (':'|'=') [ws] [quote]
  * value follows, copies the prefix, writes [REDACTED] and returns the number of

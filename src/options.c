@@ -42,7 +42,7 @@ typedef struct option_def {
   const char *scope; /* "sdk" or "stream" */
   const char *doc;
   option_kind kind;
-  size_t offset; /* of the zb_config field */
+  size_t offset;  /* of the zb_config field */
   int field_size; /* 4 or 8 for numbers, 0 for strings */
   int64_t min, max;
   int allow_none;
@@ -53,7 +53,8 @@ typedef struct option_def {
 
 static const option_def k_options[] = {
     {"record_type", "enum", "proto", "stream",
-     "record encoding of the stream: proto (serialized protobuf) or json (one JSON object per record)",
+     "record encoding of the stream: proto (serialized protobuf) or json (one JSON object per "
+     "record)",
      K_RECORD_TYPE, NUM(record_type), 1, 2, 0},
     {"max_inflight_records", "int", "1000000", "stream",
      "records held unacknowledged before ingest blocks (or fails with QUEUE_FULL)", K_INT,
@@ -65,8 +66,8 @@ static const option_def k_options[] = {
      "largest gRPC request the stream sends (at most 10 MiB); larger records are refused", K_INT,
      NUM(max_request_bytes), 1, 10 * MIB, 0},
     {"recovery", "bool", "true", "stream",
-     "reconnect and resend unacknowledged records after a retryable failure", K_BOOL,
-     NUM(recovery), 0, 1, 0},
+     "reconnect and resend unacknowledged records after a retryable failure", K_BOOL, NUM(recovery),
+     0, 1, 0},
     {"recovery_retries", "int", "4", "stream",
      "reconnection attempts after the first one before the stream fails (0..1000)", K_INT,
      NUM(recovery_retries), 0, 1000, 0},
@@ -77,11 +78,11 @@ static const option_def k_options[] = {
      "pause between two connection attempts", K_DURATION, NUM(recovery_backoff_ms), 0,
      MAX_DURATION_MS, 0},
     {"server_lack_of_ack_timeout_ms", "duration_ms", "60000", "stream",
-     "with records in flight, a call silent this long is treated as dead and recovered",
-     K_DURATION, NUM(server_lack_of_ack_timeout_ms), 1, MAX_DURATION_MS, 0},
+     "with records in flight, a call silent this long is treated as dead and recovered", K_DURATION,
+     NUM(server_lack_of_ack_timeout_ms), 1, MAX_DURATION_MS, 0},
     {"flush_timeout_ms", "duration_ms", "300000", "stream",
-     "time bound of flush(), close()'s flush and wait_for_offset() without a timeout",
-     K_DURATION, NUM(flush_timeout_ms), 1, MAX_DURATION_MS, 0},
+     "time bound of flush(), close()'s flush and wait_for_offset() without a timeout", K_DURATION,
+     NUM(flush_timeout_ms), 1, MAX_DURATION_MS, 0},
     {"stream_paused_max_wait_time_ms", "duration_ms", "none", "stream",
      "after a server close signal, wait at most this long before reconnecting (none = the "
      "server's duration, 0 = at once)",
@@ -93,15 +94,15 @@ static const option_def k_options[] = {
      "check that each JSON record is one valid UTF-8 JSON object at the ingest call", K_BOOL,
      NUM(validate_json), 0, 1, 0},
     {"dispatch_thread", "bool", "false", "stream",
-     "run callbacks on a per-stream dispatcher thread instead of in zerobus_stream_poll()",
-     K_BOOL, NUM(dispatch_thread), 0, 1, 0},
+     "run callbacks on a per-stream dispatcher thread instead of in zerobus_stream_poll()", K_BOOL,
+     NUM(dispatch_thread), 0, 1, 0},
     {"log_level", "enum", "warn", "stream",
      "log level: off, error, warn, info, debug or trace (default from ZEROBUS_LOG or RUST_LOG, "
      "else warn)",
      K_LOG_LEVEL, NUM(log_level), 0, 5, 0},
     {"tls_ca_file", "path", "", "sdk",
-     "PEM file of CA certificates to trust instead of the system roots", K_FILE,
-     STR(tls_ca_file), 0, 0, 0},
+     "PEM file of CA certificates to trust instead of the system roots", K_FILE, STR(tls_ca_file),
+     0, 0, 0},
     {"tls_ca_dir", "path", "", "sdk",
      "directory of CA certificates (c_rehash layout) for the token endpoint", K_DIR,
      STR(tls_ca_dir), 0, 0, 0},
@@ -113,11 +114,10 @@ static const option_def k_options[] = {
      "and no_proxy; none = direct",
      K_PROXY, STR(proxy), 0, 0, 0},
     {"application_name", "string", "", "sdk",
-     "name appended to the x-zerobus-sdk header (printable ASCII)", K_TEXT,
-     STR(application_name), 0, 0, 0},
-    {"token_timeout_ms", "duration_ms", "10000", "sdk",
-     "time bound of one OAuth token request", K_DURATION, NUM(token_timeout_ms), 1,
-     MAX_DURATION_MS, 0},
+     "name appended to the x-zerobus-sdk header (printable ASCII)", K_TEXT, STR(application_name),
+     0, 0, 0},
+    {"token_timeout_ms", "duration_ms", "10000", "sdk", "time bound of one OAuth token request",
+     K_DURATION, NUM(token_timeout_ms), 1, MAX_DURATION_MS, 0},
     {"token_refresh_margin_ms", "duration_ms", "60000", "sdk",
      "fetch a new OAuth token this long before the cached one expires", K_DURATION,
      NUM(token_refresh_margin_ms), 0, MAX_DURATION_MS, 0},
@@ -267,8 +267,8 @@ static zerobus_status parse_value(const option_def *d, const char *raw, char **c
                        d->allow_none ? "\"none\" or " : "", d->min, d->max);
       if (v < d->min || v > d->max)
         return zb_fail(err, ZEROBUS_ERR_INVALID_OPTION, 0,
-                       "option '%s': %" PRId64 " is out of range (accepted: %s%" PRId64
-                       "..%" PRId64 ")",
+                       "option '%s': %" PRId64 " is out of range (accepted: %s%" PRId64 "..%" PRId64
+                       ")",
                        d->name, v, d->allow_none ? "\"none\" or " : "", d->min, d->max);
       snprintf(buf, sizeof buf, "%" PRId64, v);
       *canon = strdup(buf);
@@ -316,8 +316,8 @@ static zerobus_status parse_value(const option_def *d, const char *raw, char **c
                        "option '%s': the value must be printable ASCII of at most 256 characters",
                        d->name);
       if (d->offset == offsetof(zb_config, tls_target_name) && strchr(raw, ' '))
-        return zb_fail(err, ZEROBUS_ERR_INVALID_OPTION, 0,
-                       "option '%s': '%s' is not a host name", d->name, raw);
+        return zb_fail(err, ZEROBUS_ERR_INVALID_OPTION, 0, "option '%s': '%s' is not a host name",
+                       d->name, raw);
       *canon = strdup(raw);
       break;
     case K_PROXY:
@@ -342,9 +342,12 @@ static int64_t canonical_number(const option_def *d, const char *canon) {
   if (!canon) canon = d->default_value;
   int64_t v = 0;
   switch (d->kind) {
-    case K_BOOL: return strcmp(canon, "true") == 0;
-    case K_RECORD_TYPE: return strcmp(canon, "json") == 0 ? ZB_RECORD_TYPE_JSON : ZB_RECORD_TYPE_PROTO;
-    case K_LOG_LEVEL: return zb_log_level_parse(canon);
+    case K_BOOL:
+      return strcmp(canon, "true") == 0;
+    case K_RECORD_TYPE:
+      return strcmp(canon, "json") == 0 ? ZB_RECORD_TYPE_JSON : ZB_RECORD_TYPE_PROTO;
+    case K_LOG_LEVEL:
+      return zb_log_level_parse(canon);
     default:
       if (strcmp(canon, "none") == 0) return -1;
       parse_int64(canon, &v);
@@ -363,8 +366,10 @@ zerobus_status zerobus_options_new(zerobus_options **out) {
 void zerobus_options_destroy(zerobus_options *opts) {
   if (!opts) return;
   for (size_t i = 0; i < OPTION_COUNT; i++) {
-    if (opts->values[i] && k_options[i].kind == K_PROXY) zb_secret_free(opts->values[i]);
-    else free(opts->values[i]);
+    if (opts->values[i] && k_options[i].kind == K_PROXY)
+      zb_secret_free(opts->values[i]);
+    else
+      free(opts->values[i]);
   }
   free(opts);
 }
@@ -373,26 +378,32 @@ zerobus_status zerobus_options_set(zerobus_options *opts, const char *key, const
                                    zerobus_error **err) {
   if (err) *err = NULL;
   if (!opts || !key || !value)
-    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
-                   "zerobus_options_set: %s is NULL", !opts ? "opts" : !key ? "key" : "value");
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "zerobus_options_set: %s is NULL",
+                   !opts  ? "opts"
+                   : !key ? "key"
+                          : "value");
   int i = option_index(key);
   if (i < 0) return unknown_option(key, err);
   char *canon = NULL;
   zerobus_status st = parse_value(&k_options[i], value, &canon, err);
   if (st != ZEROBUS_OK) return st;
   /* A proxy URL may carry a password: wipe the old one. */
-  if (opts->values[i] && k_options[i].kind == K_PROXY) zb_secret_free(opts->values[i]);
-  else free(opts->values[i]);
+  if (opts->values[i] && k_options[i].kind == K_PROXY)
+    zb_secret_free(opts->values[i]);
+  else
+    free(opts->values[i]);
   opts->values[i] = canon;
   return ZEROBUS_OK;
 }
 
-zerobus_status zerobus_options_get(const zerobus_options *opts, const char *key,
-                                   const char **value, zerobus_error **err) {
+zerobus_status zerobus_options_get(const zerobus_options *opts, const char *key, const char **value,
+                                   zerobus_error **err) {
   if (err) *err = NULL;
   if (!opts || !key || !value)
-    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
-                   "zerobus_options_get: %s is NULL", !opts ? "opts" : !key ? "key" : "value");
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "zerobus_options_get: %s is NULL",
+                   !opts  ? "opts"
+                   : !key ? "key"
+                          : "value");
   int i = option_index(key);
   if (i < 0) return unknown_option(key, err);
   if (opts->values[i]) {
@@ -405,13 +416,15 @@ zerobus_status zerobus_options_get(const zerobus_options *opts, const char *key,
   return ZEROBUS_OK;
 }
 
-size_t zerobus_option_count(void) { return OPTION_COUNT; }
+size_t zerobus_option_count(void) {
+  return OPTION_COUNT;
+}
 
 zerobus_status zerobus_option_info(size_t index, zerobus_option_desc *out) {
   if (!out || index >= OPTION_COUNT) return ZEROBUS_ERR_INVALID_ARGUMENT;
   const option_def *d = &k_options[index];
   size_t size = out->struct_size;
-#define FILL(field, v)                                                           \
+#define FILL(field, v) \
   if (size >= offsetof(zerobus_option_desc, field) + sizeof out->field) out->field = (v)
   FILL(name, d->name);
   FILL(type, d->type);
@@ -431,8 +444,10 @@ void zb_config_defaults(zb_config *c) {
     const option_def *d = &k_options[i];
     if (!d->field_size) continue;
     int64_t v = canonical_number(d, NULL);
-    if (d->field_size == 4) *(int32_t *)((char *)c + d->offset) = (int32_t)v;
-    else *(int64_t *)((char *)c + d->offset) = v;
+    if (d->field_size == 4)
+      *(int32_t *)((char *)c + d->offset) = (int32_t)v;
+    else
+      *(int64_t *)((char *)c + d->offset) = v;
   }
   c->log_level = zb_log_env_level();
 }
@@ -447,8 +462,10 @@ void zb_config_free(zb_config *c) {
     const option_def *d = &k_options[i];
     if (d->field_size) continue;
     char **s = config_string(c, d);
-    if (d->kind == K_PROXY) zb_secret_free(*s);
-    else free(*s);
+    if (d->kind == K_PROXY)
+      zb_secret_free(*s);
+    else
+      free(*s);
     *s = NULL;
   }
 }
@@ -546,8 +563,10 @@ zerobus_status zb_config_apply(zb_config *c, const zerobus_options *opts, const 
     }
     if (d->field_size) {
       int64_t n = canonical_number(d, v);
-      if (d->field_size == 4) *(int32_t *)((char *)&next + d->offset) = (int32_t)n;
-      else *(int64_t *)((char *)&next + d->offset) = n;
+      if (d->field_size == 4)
+        *(int32_t *)((char *)&next + d->offset) = (int32_t)n;
+      else
+        *(int64_t *)((char *)&next + d->offset) = n;
     } else {
       char **s = config_string(&next, d);
       char *dup = strdup(v);
@@ -555,8 +574,10 @@ zerobus_status zb_config_apply(zb_config *c, const zerobus_options *opts, const 
         st = zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
         break;
       }
-      if (d->kind == K_PROXY) zb_secret_free(*s);
-      else free(*s);
+      if (d->kind == K_PROXY)
+        zb_secret_free(*s);
+      else
+        free(*s);
       *s = dup;
     }
   }

@@ -68,7 +68,7 @@ char *zb_proxy_for_host(const char *host, const char *explicit_proxy) {
     if (!*explicit_proxy || strcasecmp(explicit_proxy, "none") == 0) return NULL;
     return strdup(explicit_proxy);
   }
-  static const char *const proxy_vars[] = {"grpc_proxy", "GRPC_PROXY", "https_proxy",
+  static const char *const proxy_vars[] = {"grpc_proxy",  "GRPC_PROXY", "https_proxy",
                                            "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"};
   static const char *const bypass_vars[] = {"no_grpc_proxy", "NO_GRPC_PROXY", "no_proxy",
                                             "NO_PROXY"};

@@ -9,8 +9,8 @@ static void versions(void) {
   CHECK_STR(zerobus_version(), ZEROBUS_VERSION_STR);
   CHECK_STR(zerobus_version(), "0.1.0");
   CHECK_INT(zerobus_abi_version(), ZEROBUS_ABI_MAJOR);
-  CHECK_INT(ZEROBUS_VERSION, (ZEROBUS_VERSION_MAJOR << 16) | (ZEROBUS_VERSION_MINOR << 8) |
-                                 ZEROBUS_VERSION_PATCH);
+  CHECK_INT(ZEROBUS_VERSION,
+            (ZEROBUS_VERSION_MAJOR << 16) | (ZEROBUS_VERSION_MINOR << 8) | ZEROBUS_VERSION_PATCH);
 }
 
 static void api_table_has_every_function(void) {

@@ -197,7 +197,8 @@ static zerobus_status get_token(zb_token_cache *c, auth_env *e, char **tok, zero
   *tok = NULL;
   *err = NULL;
   zerobus_status st = zb_token_get(c, &e->req, tok, err);
-  if (st == ZEROBUS_OK) CHECK(*err == NULL);
+  if (st == ZEROBUS_OK)
+    CHECK(*err == NULL);
   else {
     CHECK(*tok == NULL);
     CHECK(*err != NULL && zerobus_error_code(*err) == (int32_t)st);
@@ -230,7 +231,8 @@ static void form_body_is_exact(void) {
   free(v);
   /* Only unreserved characters stay unencoded. */
   for (const char *p = body; *p; p++)
-    CHECK(strchr("-_.~%=&", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'));
+    CHECK(strchr("-_.~%=&", *p) || (*p >= '0' && *p <= '9') ||
+          ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'));
   free(body);
   /* Names that need JSON escaping stay valid. */
   body = zb_token_form_body("w", "c\"a.s c.t");
@@ -289,7 +291,8 @@ static void response_parsing(void) {
   parse("{\"access_token\":5}", ZEROBUS_ERR_TOKEN, NULL, 0, "without an access_token");
   parse("{\"access_token\":\"t\",\"expires_in\":\"soon\"}", ZEROBUS_ERR_TOKEN, NULL, 0,
         "invalid expires_in");
-  parse("{\"access_token\":\"t\",\"expires_in\":-1}", ZEROBUS_ERR_TOKEN, NULL, 0, "invalid expires_in");
+  parse("{\"access_token\":\"t\",\"expires_in\":-1}", ZEROBUS_ERR_TOKEN, NULL, 0,
+        "invalid expires_in");
   parse("{\"access_token\":\"t\",\"expires_in\":true}", ZEROBUS_ERR_TOKEN, NULL, 0,
         "invalid expires_in");
   parse("[1]", ZEROBUS_ERR_TOKEN, NULL, 0, "not a JSON object");
@@ -420,8 +423,9 @@ static void expiry_refetches(void) {
 
 static void http_errors(void) {
   fake_server srv;
-  fake_start(&srv, 401,
-             "{\"error\":\"invalid_client\",\"error_description\":\"Client authentication failed\"}");
+  fake_start(
+      &srv, 401,
+      "{\"error\":\"invalid_client\",\"error_description\":\"Client authentication failed\"}");
   auth_env e;
   auth_env_init(&e, srv.port, "s3cr3t!", "main.sales.orders");
   zb_token_cache *c = zb_token_cache_new();
@@ -433,7 +437,9 @@ static void http_errors(void) {
   CHECK_INT(zerobus_error_grpc_status(err), -1);
   const char *m = zerobus_error_message(err);
   CHECK_HAS(m, "refused client id 'client-1' (HTTP 401: Client authentication failed)");
-  CHECK_HAS(m, "USE CATALOG on main, USE SCHEMA on main.sales, and SELECT and MODIFY on main.sales.orders");
+  CHECK_HAS(
+      m,
+      "USE CATALOG on main, USE SCHEMA on main.sales, and SELECT and MODIFY on main.sales.orders");
   zerobus_error_destroy(err);
   fake_set(&srv, 403, "");
   CHECK_INT(get_token(c, &e, &tok, &err), ZEROBUS_ERR_UNAUTHENTICATED);
@@ -509,7 +515,8 @@ static void timeout_is_bounded(void) {
   CHECK_INT(get_token(c, &e, &tok, &err), ZEROBUS_ERR_TOKEN);
   int64_t took = zb_now_ms() - t0;
   CHECK(took >= 290 && took < 300 + 700);
-  fprintf(stderr, "  token request with token_timeout_ms=300 gave up after %lld ms\n", (long long)took);
+  fprintf(stderr, "  token request with token_timeout_ms=300 gave up after %lld ms\n",
+          (long long)took);
   CHECK_INT(zerobus_error_retryable(err), 1);
   CHECK_HAS(zerobus_error_message(err), "timed out after");
   CHECK_HAS(zerobus_error_message(err), "(option token_timeout_ms is 300)");

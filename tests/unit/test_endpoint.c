@@ -40,9 +40,10 @@ static void endpoint_accepted_forms(void) {
   accepts("https://1234.zerobus.eastus.azuredatabricks.net",
           "1234.zerobus.eastus.azuredatabricks.net", 443, 1,
           "1234.zerobus.eastus.azuredatabricks.net:443", "1234");
-  accepts("https://abc.zerobus.r.cloud.databricks.com/", "abc.zerobus.r.cloud.databricks.com",
-          443, 1, "abc.zerobus.r.cloud.databricks.com:443", "abc");
-  accepts("HTTPS://ABC.Example.com:8443", "abc.example.com", 8443, 1, "abc.example.com:8443", "abc");
+  accepts("https://abc.zerobus.r.cloud.databricks.com/", "abc.zerobus.r.cloud.databricks.com", 443,
+          1, "abc.zerobus.r.cloud.databricks.com:443", "abc");
+  accepts("HTTPS://ABC.Example.com:8443", "abc.example.com", 8443, 1, "abc.example.com:8443",
+          "abc");
   accepts("http://127.0.0.1:50051", "127.0.0.1", 50051, 0, "127.0.0.1:50051", "127.0.0.1");
   accepts("http://localhost", "localhost", 80, 0, "localhost:80", "localhost");
   accepts("http://localhost:1/", "localhost", 1, 0, "localhost:1", "localhost");
@@ -115,12 +116,16 @@ static void workspace_url(const char *in, zerobus_status expect, const char *out
 }
 
 static void workspace_urls(void) {
-  workspace_url("https://myws.cloud.databricks.com", ZEROBUS_OK, "https://myws.cloud.databricks.com");
-  workspace_url("https://myws.cloud.databricks.com/", ZEROBUS_OK, "https://myws.cloud.databricks.com");
-  workspace_url("https://myws.cloud.databricks.com//", ZEROBUS_OK, "https://myws.cloud.databricks.com");
+  workspace_url("https://myws.cloud.databricks.com", ZEROBUS_OK,
+                "https://myws.cloud.databricks.com");
+  workspace_url("https://myws.cloud.databricks.com/", ZEROBUS_OK,
+                "https://myws.cloud.databricks.com");
+  workspace_url("https://myws.cloud.databricks.com//", ZEROBUS_OK,
+                "https://myws.cloud.databricks.com");
   workspace_url("http://127.0.0.1:8080", ZEROBUS_OK, "http://127.0.0.1:8080");
   workspace_url("http://127.0.0.1:8080/prefix/", ZEROBUS_OK, "http://127.0.0.1:8080/prefix");
-  workspace_url("myws.cloud.databricks.com", ZEROBUS_ERR_INVALID_ARGUMENT, "must start with https://");
+  workspace_url("myws.cloud.databricks.com", ZEROBUS_ERR_INVALID_ARGUMENT,
+                "must start with https://");
   workspace_url("ftp://x", ZEROBUS_ERR_INVALID_ARGUMENT, "unknown scheme");
   workspace_url("", ZEROBUS_ERR_INVALID_ARGUMENT, "workspace URL is empty");
   workspace_url(NULL, ZEROBUS_ERR_INVALID_ARGUMENT, "workspace URL is NULL");

@@ -3,15 +3,30 @@
 #include "zb_test.h"
 
 static void status_names_cover_every_code(void) {
-  static const char *const names[] = {
-      "ZEROBUS_OK", "ZEROBUS_ERR_INVALID_ARGUMENT", "ZEROBUS_ERR_INVALID_STATE",
-      "ZEROBUS_ERR_STREAM_CLOSED", "ZEROBUS_ERR_QUEUE_FULL", "ZEROBUS_ERR_TIMEOUT",
-      "ZEROBUS_ERR_RECORD_TOO_LARGE", "ZEROBUS_ERR_INVALID_RECORD", "ZEROBUS_ERR_UNKNOWN_OPTION",
-      "ZEROBUS_ERR_INVALID_OPTION", "ZEROBUS_ERR_UNAUTHENTICATED", "ZEROBUS_ERR_PERMISSION_DENIED",
-      "ZEROBUS_ERR_NOT_FOUND", "ZEROBUS_ERR_SERVER_REJECTED", "ZEROBUS_ERR_UNAVAILABLE",
-      "ZEROBUS_ERR_SERVER", "ZEROBUS_ERR_PROTOCOL", "ZEROBUS_ERR_ACK_TIMEOUT",
-      "ZEROBUS_ERR_RETRIES_EXHAUSTED", "ZEROBUS_ERR_HEADERS_PROVIDER", "ZEROBUS_ERR_TOKEN",
-      "ZEROBUS_ERR_UNIMPLEMENTED", "ZEROBUS_ERR_NO_MEMORY", "ZEROBUS_ERR_INTERNAL"};
+  static const char *const names[] = {"ZEROBUS_OK",
+                                      "ZEROBUS_ERR_INVALID_ARGUMENT",
+                                      "ZEROBUS_ERR_INVALID_STATE",
+                                      "ZEROBUS_ERR_STREAM_CLOSED",
+                                      "ZEROBUS_ERR_QUEUE_FULL",
+                                      "ZEROBUS_ERR_TIMEOUT",
+                                      "ZEROBUS_ERR_RECORD_TOO_LARGE",
+                                      "ZEROBUS_ERR_INVALID_RECORD",
+                                      "ZEROBUS_ERR_UNKNOWN_OPTION",
+                                      "ZEROBUS_ERR_INVALID_OPTION",
+                                      "ZEROBUS_ERR_UNAUTHENTICATED",
+                                      "ZEROBUS_ERR_PERMISSION_DENIED",
+                                      "ZEROBUS_ERR_NOT_FOUND",
+                                      "ZEROBUS_ERR_SERVER_REJECTED",
+                                      "ZEROBUS_ERR_UNAVAILABLE",
+                                      "ZEROBUS_ERR_SERVER",
+                                      "ZEROBUS_ERR_PROTOCOL",
+                                      "ZEROBUS_ERR_ACK_TIMEOUT",
+                                      "ZEROBUS_ERR_RETRIES_EXHAUSTED",
+                                      "ZEROBUS_ERR_HEADERS_PROVIDER",
+                                      "ZEROBUS_ERR_TOKEN",
+                                      "ZEROBUS_ERR_UNIMPLEMENTED",
+                                      "ZEROBUS_ERR_NO_MEMORY",
+                                      "ZEROBUS_ERR_INTERNAL"};
   for (int i = 0; i <= ZEROBUS_ERR_INTERNAL; i++) {
     CHECK_STR(zerobus_status_name(i), names[i]);
     const char *s = zerobus_status_str(i);

@@ -36,11 +36,13 @@ static void valid_documents(void) {
   valid("{}");
   valid(" \t\r\n{ } \n");
   valid("{\"a\":1}");
-  valid("{\"a\":-0,\"b\":0.5,\"c\":-12.25e+10,\"d\":1E-3,\"e\":0e0,\"f\":123456789012345678901234567890}");
+  valid(
+      "{\"a\":-0,\"b\":0.5,\"c\":-12.25e+10,\"d\":1E-3,\"e\":0e0,\"f\":"
+      "123456789012345678901234567890}");
   valid("{\"a\":true,\"b\":false,\"c\":null}");
   valid("{\"a\":[],\"b\":[1,\"x\",{},[null]],\"c\":{\"d\":{\"e\":[]}}}");
   valid("{\"esc\":\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0041 \\u00e9 \\uFFFF\"}");
-  valid("{\"pair\":\"\\ud83d\\ude00\"}");                   /* surrogate pair escape */
+  valid("{\"pair\":\"\\ud83d\\ude00\"}"); /* surrogate pair escape */
   valid("{\"utf8\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf\"}");
   valid("{\"del\":\"\x7f\"}");
   valid("{\"\":\"\"}");
@@ -117,19 +119,19 @@ static void invalid_utf8(void) {
   } cases[] = {
       {"\x80", "unexpected continuation byte"},
       {"\xbf", "unexpected continuation byte"},
-      {"\xc0\x80", "overlong"},        /* overlong NUL */
-      {"\xc1\xbf", "overlong"},        /* overlong 0x7f */
-      {"\xe0\x80\x80", "overlong"},    /* overlong 3-byte */
+      {"\xc0\x80", "overlong"},     /* overlong NUL */
+      {"\xc1\xbf", "overlong"},     /* overlong 0x7f */
+      {"\xe0\x80\x80", "overlong"}, /* overlong 3-byte */
       {"\xe0\x9f\xbf", "overlong"},
       {"\xf0\x80\x80\x80", "overlong"}, /* overlong 4-byte */
       {"\xf0\x8f\xbf\xbf", "overlong"},
-      {"\xed\xa0\x80", "surrogate"},   /* U+D800 */
-      {"\xed\xbf\xbf", "surrogate"},   /* U+DFFF */
+      {"\xed\xa0\x80", "surrogate"},            /* U+D800 */
+      {"\xed\xbf\xbf", "surrogate"},            /* U+DFFF */
       {"\xf4\x90\x80\x80", "bad continuation"}, /* > U+10FFFF */
       {"\xf5\x80\x80\x80", "bad lead byte"},
       {"\xff", "bad lead byte"},
       {"\xfe", "bad lead byte"},
-      {"\xc3", "bad continuation"},    /* truncated by the closing quote */
+      {"\xc3", "bad continuation"}, /* truncated by the closing quote */
       {"\xc3\x28", "bad continuation"},
       {"\xe2\x82", "bad continuation"},
       {"\xe2\x28\xa1", "bad continuation"},
@@ -199,7 +201,8 @@ static void null_and_lengths(void) {
   CHECK_INT(zb_json_check_object(s, 7, NULL), ZEROBUS_OK);
   CHECK_INT(zb_json_check_object(s, 6, NULL), ZEROBUS_ERR_INVALID_RECORD);
   /* Every proper prefix of a valid document is invalid, and never read past len. */
-  const char *doc = "{\"id\":12,\"name\":\"caf\xc3\xa9\",\"tags\":[\"x\",true,null,-1.5e3],\"o\":{}}";
+  const char *doc =
+      "{\"id\":12,\"name\":\"caf\xc3\xa9\",\"tags\":[\"x\",true,null,-1.5e3],\"o\":{}}";
   size_t dlen = strlen(doc);
   for (size_t i = 0; i < dlen; i++) {
     char *copy = malloc(i ? i : 1); /* exact size: ASan catches any overread */

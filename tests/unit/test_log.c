@@ -36,7 +36,8 @@ static void redaction_catches_every_secret_form(void) {
   check_redact("refresh_token=r1 id_token=i1", "refresh_token=[REDACTED] id_token=[REDACTED]");
   /* Words that only look like keys stay. */
   check_redact("authorization_details=%5B%5D", "authorization_details=%5B%5D");
-  check_redact("check the authorization of the principal", "check the authorization of the principal");
+  check_redact("check the authorization of the principal",
+               "check the authorization of the principal");
   check_redact("my_access_token=1", "my_access_token=1");
   check_redact("unbearer x", "unbearer x");
   check_redact("Bearer", "Bearer");

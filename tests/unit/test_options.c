@@ -20,8 +20,10 @@ static zerobus_status set(zerobus_options *o, const char *key, const char *value
   zerobus_error *err = NULL;
   zerobus_status st = zerobus_options_set(o, key, value, &err);
   if (msg) snprintf(msg, cap, "%s", zerobus_error_message(err));
-  if (st == ZEROBUS_OK) CHECK(err == NULL);
-  else CHECK(err != NULL && zerobus_error_code(err) == (int32_t)st && !zerobus_error_retryable(err));
+  if (st == ZEROBUS_OK)
+    CHECK(err == NULL);
+  else
+    CHECK(err != NULL && zerobus_error_code(err) == (int32_t)st && !zerobus_error_retryable(err));
   zerobus_error_destroy(err);
   return st;
 }
@@ -99,26 +101,38 @@ static void valid_values_become_canonical(void) {
   static const struct {
     const char *key, *in, *canon;
   } cases[] = {
-      {"record_type", "json", "json"},  {"record_type", "JSON", "json"},
-      {"record_type", "2", "json"},     {"record_type", "Proto", "proto"},
-      {"record_type", "1", "proto"},    {"max_inflight_records", "1", "1"},
+      {"record_type", "json", "json"},
+      {"record_type", "JSON", "json"},
+      {"record_type", "2", "json"},
+      {"record_type", "Proto", "proto"},
+      {"record_type", "1", "proto"},
+      {"max_inflight_records", "1", "1"},
       {"max_inflight_records", "1000000000", "1000000000"},
-      {"max_request_bytes", "10485760", "10485760"}, {"max_request_bytes", "100", "100"},
-      {"recovery", "off", "false"},     {"recovery", "YES", "true"},
-      {"recovery", "0", "false"},       {"recovery", "True", "true"},
-      {"recovery", "on", "true"},       {"recovery", "no", "false"},
-      {"recovery_retries", "0", "0"},   {"recovery_retries", "1000", "1000"},
-      {"recovery_backoff_ms", "0", "0"}, {"recovery_timeout_ms", "2147483647", "2147483647"},
+      {"max_request_bytes", "10485760", "10485760"},
+      {"max_request_bytes", "100", "100"},
+      {"recovery", "off", "false"},
+      {"recovery", "YES", "true"},
+      {"recovery", "0", "false"},
+      {"recovery", "True", "true"},
+      {"recovery", "on", "true"},
+      {"recovery", "no", "false"},
+      {"recovery_retries", "0", "0"},
+      {"recovery_retries", "1000", "1000"},
+      {"recovery_backoff_ms", "0", "0"},
+      {"recovery_timeout_ms", "2147483647", "2147483647"},
       {"stream_paused_max_wait_time_ms", "none", "none"},
       {"stream_paused_max_wait_time_ms", "NONE", "none"},
       {"stream_paused_max_wait_time_ms", "0", "0"},
       {"callback_max_wait_time_ms", "none", "none"},
       {"callback_max_wait_time_ms", "007", "7"},
-      {"log_level", "TRACE", "trace"},  {"log_level", "warning", "warn"},
-      {"log_level", "3", "info"},       {"log_level", "off", "off"},
+      {"log_level", "TRACE", "trace"},
+      {"log_level", "warning", "warn"},
+      {"log_level", "3", "info"},
+      {"log_level", "off", "off"},
       {"proxy", "http://proxy.local:3128", "http://proxy.local:3128"},
       {"proxy", "proxy.local:3128", "proxy.local:3128"},
-      {"proxy", "none", "none"},        {"proxy", "", "none"},
+      {"proxy", "none", "none"},
+      {"proxy", "", "none"},
       {"application_name", "my-app/1.2", "my-app/1.2"},
       {"tls_target_name", "foo.example.com", "foo.example.com"},
       {"tls_ca_file", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"},

@@ -4,9 +4,9 @@
 #include "internal.h"
 #include "zb_test.h"
 
-static const char *const k_vars[] = {"grpc_proxy", "GRPC_PROXY", "https_proxy", "HTTPS_PROXY",
+static const char *const k_vars[] = {"grpc_proxy", "GRPC_PROXY", "https_proxy",   "HTTPS_PROXY",
                                      "http_proxy", "HTTP_PROXY", "no_grpc_proxy", "NO_GRPC_PROXY",
-                                     "no_proxy", "NO_PROXY"};
+                                     "no_proxy",   "NO_PROXY"};
 
 static void clear_env(void) {
   for (size_t i = 0; i < sizeof k_vars / sizeof k_vars[0]; i++) unsetenv(k_vars[i]);
@@ -14,7 +14,8 @@ static void clear_env(void) {
 
 static void check_proxy(const char *host, const char *explicit_proxy, const char *expected) {
   char *p = zb_proxy_for_host(host, explicit_proxy);
-  if (expected) CHECK_STR(p, expected);
+  if (expected)
+    CHECK_STR(p, expected);
   else {
     CHECK(p == NULL);
     if (p) fprintf(stderr, "  got proxy '%s' for %s\n", p, host);
@@ -72,7 +73,8 @@ static void environment_order(void) {
   for (int first = 0; first < 6; first++) {
     clear_env();
     for (int i = 0; i < 6; i++) {
-      if (i < first) setenv(k_vars[i], "", 1); /* empty counts as unset */
+      if (i < first)
+        setenv(k_vars[i], "", 1); /* empty counts as unset */
       else {
         char v[64];
         snprintf(v, sizeof v, "http://p%d:%d", i, 1000 + i);

@@ -13,7 +13,8 @@ int main(void) {
   const char *v = NULL;
   if (api->options_new(&o) != ZEROBUS_OK) return 2;
   if (zerobus_options_set(o, "recovery_retries", "7", &err) != ZEROBUS_OK) return 3;
-  if (zerobus_options_get(o, "recovery_retries", &v, &err) != ZEROBUS_OK || strcmp(v, "7")) return 4;
+  if (zerobus_options_get(o, "recovery_retries", &v, &err) != ZEROBUS_OK || strcmp(v, "7"))
+    return 4;
   if (zerobus_options_set(o, "no_such_key", "1", &err) != ZEROBUS_ERR_UNKNOWN_OPTION) return 5;
   zerobus_error_destroy(err);
   zerobus_options_destroy(o);
