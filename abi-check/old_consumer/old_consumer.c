@@ -115,6 +115,16 @@ static void check_versions_and_status(void) {
     CHECK(s && s[0], "status %d has no description", (int)c);
   }
   CHECK(strcmp(zerobus_status_name(100000), "ZEROBUS_UNKNOWN") == 0, "unknown status name");
+  /* The table as the baseline knew it: at least as large, same members in place. */
+  const zerobus_api *api = zerobus_get_api(ZEROBUS_ABI_MAJOR);
+  CHECK(api && api->struct_size >= sizeof(zerobus_api) && api->abi_major == ZEROBUS_ABI_MAJOR,
+        "get_api: struct_size %u < baseline sizeof %zu", api ? (unsigned)api->struct_size : 0u,
+        sizeof(zerobus_api));
+  CHECK(api->version == zerobus_version && api->stream_ingest == zerobus_stream_ingest &&
+            api->stream_poll_events == zerobus_stream_poll_events &&
+            api->stream_last_error == zerobus_stream_last_error,
+        "get_api members moved");
+  CHECK(zerobus_get_api(ZEROBUS_ABI_MAJOR + 1) == NULL, "get_api(2)");
   /* NULL error objects read as documented */
   CHECK(zerobus_error_code(NULL) == ZEROBUS_OK && zerobus_error_retryable(NULL) == 0 &&
             zerobus_error_grpc_status(NULL) == -1 && zerobus_error_http_status(NULL) == -1 &&
