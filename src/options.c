@@ -104,7 +104,7 @@ static const option_def k_options[] = {
      "PEM file of CA certificates to trust instead of the system roots", K_FILE, STR(tls_ca_file),
      0, 0, 0},
     {"tls_ca_dir", "path", "", "sdk",
-     "directory of CA certificates (c_rehash layout) for the token endpoint", K_DIR,
+     "directory of CA certificates (*.pem, *.crt) trusted instead of the system roots", K_DIR,
      STR(tls_ca_dir), 0, 0, 0},
     {"tls_target_name", "string", "", "sdk",
      "host name checked in the server certificate instead of the endpoint's host", K_TEXT,
