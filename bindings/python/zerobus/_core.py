@@ -23,6 +23,24 @@ from . import _native  # type: ignore[attr-defined]
 _native.set_error_factory(_errors.from_core)
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+try:
+    # The C encoder behind json.dumps, built once (JSONEncoder.encode builds it on
+    # every call): same output as json.dumps(separators=(",", ":"),
+    # ensure_ascii=False, check_circular=False).
+    from _json import encode_basestring as _c_encode_str
+    from _json import make_encoder as _c_make_encoder
+
+    def _json_default(o: Any) -> Any:
+        raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+    _c_encoder = _c_make_encoder(None, _json_default, _c_encode_str, None, ":", ",", False,
+                                 False, True)
+    _join = "".join
+
+    def _fast_dumps(obj: Any) -> str:
+        return _join(_c_encoder(obj, 0))
+except ImportError:  # pragma: no cover - CPython always has _json
+    _fast_dumps = _dumps
 _Message: Optional[type] = None
 
 
@@ -41,6 +59,8 @@ def convert_record(record: Any, json_mode: int) -> Any:
     JSON streams take dict (serialized compactly), str, or bytes (already
     serialized JSON); PROTO streams take a protobuf Message or bytes."""
     if json_mode:
+        if type(record) is dict:
+            return _fast_dumps(record)
         if isinstance(record, dict):
             return _dumps(record)
         if isinstance(record, str):

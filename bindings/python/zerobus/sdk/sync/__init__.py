@@ -46,6 +46,8 @@ class ZerobusStream(_core.StreamBase):
         self._seq = itertools.count()
         self._dispatch = _core.AckDispatch(options.ack_callback, self._settle)
         self._poller: Optional[threading.Thread] = None
+        # One thread at a time may poll (event pointers live until the next poll).
+        self._poll_lock = threading.Lock()
         self._stop_polling = False
         self._cb_wait = sdk._h.effective(options, "callback_max_wait_time_ms")
         if options.ack_callback is not None or _log.logger.isEnabledFor(20):
@@ -161,7 +163,9 @@ class ZerobusStream(_core.StreamBase):
         while True:
             stopping = self._stop_polling
             try:
-                events = _native.poll_events(handle, 1024, 0 if stopping else _POLL_TIMEOUT_MS)
+                with self._poll_lock:
+                    events = _native.poll_events(handle, 1024,
+                                                 0 if stopping else _POLL_TIMEOUT_MS)
             except ZerobusException:
                 _log.logger.exception("polling the stream's events failed")
                 return
@@ -174,8 +178,13 @@ class ZerobusStream(_core.StreamBase):
         # Without a callback thread, deliver log lines at the natural sync points.
         if self._poller is None and self._handle is not None:
             try:
-                while True:
-                    events = _native.poll_events(self._handle, 1024, 0)
+                while self._poller is None:
+                    if not self._poll_lock.acquire(blocking=False):
+                        return
+                    try:
+                        events = _native.poll_events(self._handle, 1024, 0)
+                    finally:
+                        self._poll_lock.release()
                     if not events:
                         break
                     self._dispatch.dispatch(events)
