@@ -55,6 +55,21 @@ static inline long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sanitizer builds and valgrind run everything several times slower: upper
+ * bounds on durations are multiplied by slack(). */
+static inline int under_valgrind(void) {
+  const char *p = getenv("LD_PRELOAD");
+  return p && strstr(p, "vgpreload") != NULL;
+}
+static inline int sanitized(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return 1;
+#else
+  return 0;
+#endif
+}
+static inline long long slack(void) { return under_valgrind() ? 20 : sanitized() ? 5 : 1; }
+
 static inline void sleep_ms(long ms) { usleep((useconds_t)ms * 1000); }
 
 /* Options from "k=v" strings, NULL-terminated. */
