@@ -605,7 +605,9 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
     else if (g->saw_error && o >= g->err_from && o < g->next_event) failed += g->offs[o].n;
   }
   if (g->st.records_queued != queued || g->st.records_acked != acked || g->st.records_failed != failed ||
-      g->st.last_offset != g->noffs - 1 || g->st.acked_offset != g->acked_upto || g->st.inflight_records != 0)
+      g->st.last_offset != g->noffs - 1 || g->st.acked_offset != g->acked_upto ||
+      /* a failed stream may report its returned records as still in flight */
+      (g->st.inflight_records != 0 && g->st.inflight_records != queued - acked))
     anomaly(L,
             "gen %d: stats queued=%" PRId64 "/%" PRId64 " acked=%" PRId64 "/%" PRId64 " failed=%" PRId64 "/%" PRId64
             " last_offset=%" PRId64 "/%" PRId64 " acked_offset=%" PRId64 "/%" PRId64 " inflight=%" PRId64 " (library/books)",
@@ -1142,6 +1144,26 @@ static void verify_lane(lane *L, totals *T) {
   }
 }
 
+/* Faults armed by --chaos-seed, from zerobus-local's --verbose log ("chaos: call
+ * N kind K at request R"; one per call that drew a fault). */
+static long count_chaos_draws(const char *log_path, long kinds[8]) {
+  FILE *f = fopen(log_path, "r");
+  if (!f) return -1;
+  char line[512];
+  long n = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, "chaos: call ");
+    if (!p) continue;
+    const char *k = strstr(p, " kind ");
+    if (!k) continue;
+    int kind = atoi(k + 6);
+    if (kind >= 0 && kind < 8) kinds[kind]++;
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
 /* ------------------------------------------------------------- main */
 static void usage(void) {
   fprintf(stderr,
@@ -1208,8 +1230,8 @@ int main(int argc, char **argv) {
   char seedbuf[32], ratebuf[32];
   snprintf(seedbuf, sizeof seedbuf, "%llu", cfg.seed);
   snprintf(ratebuf, sizeof ratebuf, "%g", cfg.chaos_rate);
-  const char *flags[12] = {"--no-auth"};
-  int nf = 1;
+  const char *flags[12] = {"--no-auth", "--verbose"};
+  int nf = 2;
   if (cfg.chaos_rate > 0) {
     flags[nf++] = "--chaos-seed";
     flags[nf++] = seedbuf;
@@ -1290,7 +1312,7 @@ int main(int argc, char **argv) {
   zl_clear_faults(&g_srv.zl);
   int st = chaos_server_stop(&g_srv);
   if (st != 0) logf_("note: zerobus-local exit status %d on SIGTERM", st);
-  const char *calm[] = {"--no-auth", NULL};
+  const char *calm[] = {"--no-auth", "--verbose", NULL};
   chaos_server_set_flags(&g_srv, calm);
   int restart_rc = chaos_server_start(&g_srv);
   pthread_mutex_unlock(&g_srv_mu);
@@ -1302,7 +1324,6 @@ int main(int argc, char **argv) {
   atomic_store(&g_stop_pollers, 1);
   for (int l = 0; l < cfg.lanes; l++) pthread_join(g_lanes[l].poller, NULL);
   zerobus_sdk_destroy(g_sdk);
-  long long chaos_calls = zl_counter(&g_srv.zl, NULL, "calls");
   int final_status = chaos_server_stop(&g_srv);
   atomic_store(&g_done, 1);
   pthread_join(watchdog, NULL);
@@ -1329,7 +1350,17 @@ int main(int argc, char **argv) {
       printf("%s%s=%ld", first ? "" : ", ", script_kinds[k], g_script_entries[k]);
       first = 0;
     }
-  printf(") chaos-seed draws at rate %g; calls seen by the last incarnation=%lld\n", cfg.chaos_rate, chaos_calls);
+  long chaos_kinds[8] = {0};
+  long chaos_total = count_chaos_draws(g_srv.log_path, chaos_kinds);
+  static const char *ck[7] = {"status", "drop", "close_signal", "ack_stall", "malformed_ack", "hang_headers",
+                              "fail_create"};
+  printf(") chaos draws=%ld (", chaos_total);
+  for (int k = 0, first = 1; k < 7; k++)
+    if (chaos_kinds[k]) {
+      printf("%s%s=%ld", first ? "" : ", ", ck[k], chaos_kinds[k]);
+      first = 0;
+    }
+  printf(")\n");
   printf("TOTAL accepted=%lld stored=%lld rows=%lld duplicates=%lld failed_and_returned=%lld unrecovered=%lld "
          "lost=%lld invented=%lld corrupt=%lld order_violations=%lld acked_unstored=%lld recoveries=%lld "
          "recovery_attempts=%lld resent=%lld streams=%lld failovers=%lld recreates=%lld queue_full=%lld "
@@ -1346,10 +1377,10 @@ int main(int argc, char **argv) {
     FILE *f = fopen(cfg.md_file, "a");
     if (f) {
       fprintf(f,
-              "| %llu | %d s | %d×%d | %g | %ld | %ld | %lld | %lld | %lld | %lld | %lld | %lld | %lld | %s | "
+              "| %llu | %d s | %d×%d | %g | %ld | %ld | %ld | %lld | %lld | %lld | %lld | %lld | %lld | %lld | %s | "
               "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d --chaos-rate %g --kills %d%s` |\n",
               cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.chaos_rate, (long)atomic_load(&g_kills),
-              script_total, T.accepted, T.stored_distinct, T.duplicates, T.returned, T.unrecovered, T.lost,
+              script_total, chaos_total, T.accepted, T.stored_distinct, T.duplicates, T.returned, T.unrecovered, T.lost,
               T.recoveries, ok ? "PASS" : "FAIL", cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate,
               cfg.chaos_rate, cfg.kills, cfg.scripts ? "" : " --no-scripts");
       fclose(f);

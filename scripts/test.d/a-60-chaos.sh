@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Lane A: the chaos harness (tests/chaos/zb_chaos) with fixed seeds. Each run
+# ingests from several producer threads while zerobus-local injects random
+# faults (--chaos-seed), fault scripts arrive through the control endpoint and
+# the server is SIGKILLed and restarted on the same ports and database; it then
+# checks that every accepted record is stored or was returned (lost must be 0).
+# About 3 minutes in total. Rows for docs/RELIABILITY.md go to
+# build/test-logs/chaos-report.md.
+set -euo pipefail
+BIN="$BUILD/tests/chaos/zb_chaos"
+[ -x "$BIN" ] || { echo "missing $BIN (did the build include tests/chaos?)"; exit 1; }
+REPORT="$ROOT/build/test-logs/chaos-report.md"
+mkdir -p "$(dirname "$REPORT")"
+: > "$REPORT"
+export TMPDIR="${TMPDIR:-/tmp}"
+runs=(
+  "--seed 1 --duration 35 --lanes 4 --producers 2 --rate 2000 --chaos-rate 0.02 --kills 2"
+  "--seed 2 --duration 35 --lanes 4 --producers 2 --rate 2000 --chaos-rate 0.05 --kills 1 --chaos-fatal"
+  "--seed 3 --duration 30 --lanes 6 --producers 3 --rate 1000 --chaos-rate 0.03 --kills 3"
+  "--seed 4 --duration 25 --lanes 3 --producers 2 --rate 3000 --chaos-rate 0.10 --kills 1 --no-scripts"
+)
+fail=0
+for args in "${runs[@]}"; do
+  echo "=== zb_chaos $args"
+  # shellcheck disable=SC2086
+  if ! "$BIN" $args --md "$REPORT"; then
+    echo "FAILED: zb_chaos $args"
+    fail=1
+  fi
+done
+echo "--- report rows ($REPORT)"
+cat "$REPORT"
+exit $fail
