@@ -339,13 +339,14 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
   if (asprintf(&url, "%s/oidc/v1/token", r->workspace_url) < 0)
     return zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
   char *form = zb_token_form_body(r->workspace_id, r->table_name);
+  char *agent = zb_sdk_header_value(cfg ? cfg->application_name : NULL);
   CURL *h = curl_easy_init();
   struct curl_slist *hdrs = NULL;
   hdrs = curl_slist_append(hdrs, "Accept: application/json");
   body_buf body = {0};
   char errbuf[CURL_ERROR_SIZE] = "";
   zerobus_status st = ZEROBUS_OK;
-  if (!form || !h || !hdrs) {
+  if (!form || !agent || !h || !hdrs) {
     st = zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
     goto done;
   }
@@ -360,6 +361,7 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, agent);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -422,6 +424,7 @@ done:
   curl_slist_free_all(hdrs);
   if (h) curl_easy_cleanup(h);
   free(form);
+  free(agent);
   free(url);
   return st;
 }

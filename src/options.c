@@ -293,7 +293,7 @@ static zerobus_status parse_value(const option_def *d, const char *raw, char **c
       break;
     case K_LOG_LEVEL: {
       int32_t lv = zb_log_level_parse(raw);
-      if (lv < 0 || strpbrk(raw, " \t"))
+      if (lv < 0 || strpbrk(raw, " \t\r\n"))
         return zb_fail(err, ZEROBUS_ERR_INVALID_OPTION, 0,
                        "option '%s': '%s' is not a log level (accepted: off, error, warn, info, "
                        "debug, trace, or 0..5)",

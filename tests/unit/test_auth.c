@@ -323,6 +323,7 @@ static void good_credentials_exact_request_and_cache(void) {
   fake_start(&srv, 200, "{\"access_token\":\"tok-A\",\"expires_in\":3600}");
   auth_env e;
   auth_env_init(&e, srv.port, "s3cr3t!", "cat.sch.tbl");
+  e.cfg.application_name = strdup("unit-test");
   zb_token_cache *c = zb_token_cache_new();
   char *tok;
   zerobus_error *err;
@@ -337,6 +338,7 @@ static void good_credentials_exact_request_and_cache(void) {
   CHECK_HAS(r, "Authorization: Basic Y2xpZW50LTE6czNjcjN0IQ==\r\n");
   CHECK_HAS(r, "Content-Type: application/x-www-form-urlencoded\r\n");
   CHECK_HAS(r, "Accept: application/json\r\n");
+  CHECK_HAS(r, "User-Agent: libzerobus/0.1.0 unit-test\r\n");
   const char *body = strstr(r, "\r\n\r\n");
   char *expected = zb_token_form_body("1234", "cat.sch.tbl");
   CHECK_STR(body ? body + 4 : NULL, expected);

@@ -181,6 +181,7 @@ static void invalid_values_are_refused_and_old_value_kept(void) {
       {"log_level", "verbose", "accepted: off, error, warn, info, debug, trace"},
       {"log_level", "6", "not a log level"},
       {"log_level", " info", "not a log level"},
+      {"log_level", "info\n", "not a log level"},
       {"proxy", "socks5://p:1080", "accepted: none, or http://"},
       {"proxy", "http://p:99999", "is not a proxy"},
       {"proxy", "http://", "is not a proxy"},
