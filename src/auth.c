@@ -12,6 +12,10 @@
  * Secrets and tokens are copied with zb_secret_dup, zeroed before free, and never
  * put in a message or a log line. The network call runs without the cache lock, so
  * two threads missing the same key at once may both fetch (harmless).
+ *
+ * Errors: network failures, timeouts, HTTP 5xx and 429 are TOKEN, retryable; TLS
+ * verification/CA problems, bodies without access_token and other statuses are TOKEN,
+ * final; HTTP 4xx is UNAUTHENTICATED, final.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -308,6 +312,21 @@ static void body_free(body_buf *b) {
   memset(b, 0, sizeof *b);
 }
 
+/* TLS failures that come from the configuration or the certificate: retrying the
+ * same request cannot succeed, so they are final. */
+static int tls_config_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ISSUER_ERROR:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 /* A short, printable excerpt of an OAuth error body ("error_description" or
  * "error"), for the message of a refused request. */
 static void oauth_error_text(const body_buf *b, char *out, size_t cap) {
@@ -389,6 +408,11 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
       st = zb_fail(err, ZEROBUS_ERR_TOKEN, 1,
                    "token request to %s timed out after %lld ms (option token_timeout_ms is %lld)",
                    url, (long long)(zb_now_ms() - t0), (long long)timeout_ms);
+    else if (tls_config_error(rc))
+      st = zb_fail(err, ZEROBUS_ERR_TOKEN, 0,
+                   "token request to %s failed: %s%s%s (TLS: check the options tls_ca_file and "
+                   "tls_ca_dir, and that the certificate is valid for the host)",
+                   url, curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
     else
       st = zb_fail(err, ZEROBUS_ERR_TOKEN, 1, "token request to %s failed: %s%s%s", url,
                    curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);

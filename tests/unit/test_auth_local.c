@@ -3,6 +3,7 @@
  * --token-ttl 2, invalidation, a dead server, and a silent socket (timeout). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -123,8 +124,67 @@ static void silent_socket_times_out(void) {
   close(fd);
 }
 
+static int sh(const char *cmd) {
+  int rc = system(cmd);
+  if (rc != 0) fprintf(stderr, "  command failed (%d): %s\n", rc, cmd);
+  return rc;
+}
+
+static void tls_token_endpoint(void) {
+  char dir[] = "/tmp/zb_auth_tls_XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char cmd[2048], cert[64], key[64], other[64];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  snprintf(other, sizeof other, "%s/other.pem", dir);
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 -subj /CN=local "
+           "-addext subjectAltName=IP:127.0.0.1 2>/dev/null && "
+           "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/other.key -out %s -days 2 "
+           "-subj /CN=other -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+           key, cert, dir, other);
+  if (sh(cmd) != 0) {
+    CHECK(!"openssl could not make a certificate");
+    return;
+  }
+  zl_server s;
+  const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+  if (zl_start(&s, args) != 0) {
+    CHECK(!"zerobus-local did not start with TLS");
+    return;
+  }
+  CHECK(strncmp(s.http_url, "https://", 8) == 0);
+  env e;
+  env_init(&e, s.http_url, "test-secret");
+  zb_token_cache *c = zb_token_cache_new();
+  char *tok = NULL;
+  zerobus_error *err = NULL;
+  /* Trusting the server's certificate through tls_ca_file. */
+  e.cfg.tls_ca_file = strdup(cert);
+  CHECK_INT(zb_token_get(c, &e.req, &tok, &err), ZEROBUS_OK);
+  CHECK(tok && *tok);
+  zb_secret_free(tok);
+  CHECK_INT(zl_counter(&s, NULL, "tokens_issued"), 1);
+  /* Another CA: verification fails, final (retrying cannot help), names the options. */
+  zb_token_invalidate(c, &e.req);
+  free(e.cfg.tls_ca_file);
+  e.cfg.tls_ca_file = strdup(other);
+  CHECK_INT(zb_token_get(c, &e.req, &tok, &err), ZEROBUS_ERR_TOKEN);
+  CHECK_INT(zerobus_error_retryable(err), 0);
+  CHECK_HAS(zerobus_error_message(err), "check the options tls_ca_file and tls_ca_dir");
+  zerobus_error_destroy(err);
+  err = NULL;
+  CHECK_INT(zl_counter(&s, NULL, "tokens_issued"), 1);
+  zb_token_cache_free(c);
+  zb_config_free(&e.cfg);
+  zl_stop(&s);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  sh(cmd);
+}
+
 int main(void) {
   RUN(token_lifecycle);
+  RUN(tls_token_endpoint);
   RUN(silent_socket_times_out);
   TEST_MAIN_END();
 }
