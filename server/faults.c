@@ -253,7 +253,7 @@ static void chaos_draw(unsigned long long call_seq, zl_call_faults *f) {
     f->close_after = k;
     break;
   case 3: /* stall: acks held */
-    f->ack_delay_ms = 100 + (int)(splitmix(&x) % 901);
+    f->ack_delay_ms = 50 + (int)(splitmix(&x) % 251);
     break;
   case 4:
     f->malformed = 1 + (int)(splitmix(&x) % 4);

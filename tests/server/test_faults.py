@@ -237,7 +237,7 @@ def test_close_signal(srv):
     assert c.wait_ack(2) == 2
     code, details = c.wait_status()
     assert code.name == "UNAVAILABLE" and "close signal" in details
-    assert 0.3 <= time.time() - t0 <= 1.5
+    assert 0.3 <= time.time() - t0 <= 3.0
     assert srv.row_count(T) == 3
 
 
@@ -277,7 +277,9 @@ def test_combined_keys(srv):
     assert time.time() - t0 >= 0.18
 
 
-def run_chaos_calls(s, ncalls=12):
+def run_chaos_calls(s, ncalls=12, nreq=6):
+    """Each call sends requests one at a time, waiting for each ack, so what it sees
+    depends only on the faults drawn (not on timing)."""
     outcomes = []
     for k in range(ncalls):
         c = s.call(table=T)
@@ -290,18 +292,22 @@ def run_chaos_calls(s, ncalls=12):
         except CallEnded as e:
             outcomes.append(("create", e.code.name))
             continue
-        for i in range(10):
+        for i in range(nreq):
             c.ingest_json(rec(i))
-        c.half_close()
+            try:
+                c.wait_ack(i, timeout=3)
+            except (CallEnded, TimeoutError):
+                break
+        if c.status is None:
+            c.half_close()
         try:
             code, _ = c.wait_status(timeout=5)
         except TimeoutError:
             c.cancel()
             code = None
-        acks = [a for a in c.acks]
-        bad = any(a is None for a in acks) or any(b < a for a, b in zip(acks, acks[1:])) or \
-            any(a is not None and a > 9 for a in acks) or \
-            any(b == a for a, b in zip(acks, acks[1:]))
+        acks = c.acks
+        bad = c.ack_beyond_sent or any(a is None for a in acks) or \
+            any(b <= a for a, b in zip(acks, acks[1:]) if a is not None and b is not None)
         outcomes.append(("call", code.name if code else "timeout", bool(c.signals), bad))
     return outcomes
 

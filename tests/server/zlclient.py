@@ -240,6 +240,7 @@ class Call:
         self.q = queue.Queue()
         self.out = queue.Queue()
         self.acks = []  # every durability_ack_up_to_offset received (None if absent)
+        self.ack_beyond_sent = False  # an ack above the highest offset sent so far
         self.signals = []
         self.status = None  # (code, details) once the call ended
         self.next_offset = 0
@@ -276,6 +277,8 @@ class Call:
             a = r.ingest_record_response
             self.acks.append(a.durability_ack_up_to_offset
                              if a.HasField("durability_ack_up_to_offset") else None)
+            if self.acks[-1] is not None and self.acks[-1] > self.next_offset - 1:
+                self.ack_beyond_sent = True
         elif which == "close_stream_signal":
             d = r.close_stream_signal.duration
             self.signals.append(d.seconds * 1000 + d.nanos // 1000000)
