@@ -31,6 +31,9 @@ elif case in ("append_function", "new_symbol_in_released_node"):
     h = edit(h, API_END, "  int32_t (*selftest_added)(int32_t);\n" + API_END)
     if case == "append_function":
         m += "\nZEROBUS_1.1 {\n  global:\n    zerobus_selftest_added;\n} ZEROBUS_1.0;\n"
+elif case == "append_function_without_member":
+    h = edit(h, GET_API, NEW_DECL + GET_API)
+    m += "\nZEROBUS_1.1 {\n  global:\n    zerobus_selftest_added;\n} ZEROBUS_1.0;\n"
 elif case == "append_callback_member":
     h = edit(h, "} zerobus_callbacks;", "  void (*on_selftest)(void *user_data);\n} zerobus_callbacks;")
 elif case == "append_stats_member":

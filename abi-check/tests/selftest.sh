@@ -91,6 +91,38 @@ run_case soname_bump fail soname
 run_case header_not_cxx fail headers
 run_case header_not_self_contained fail headers
 
+# get_api_test.py must reject broken tables (stub libraries, their own abidw XML).
+# shellcheck source=abi-check/lib.sh
+. "$ABI/lib.sh"
+get_api_case() { # name expect mutation env-assignments...
+  local name=$1 expect=$2 mutation=$3
+  shift 3
+  cp "$hdr_src" "$work/h.h"
+  cp "$work/base.map" "$work/m.map"
+  python3 "$HERE/mutate.py" "$mutation" "$work/h.h" "$work/m.map" "$work/extra.c" || return 1
+  extra_src=()
+  if ! ( [ $# -gt 0 ] && export "$@"; build_stub "$work/h.h" "$work/m.map" libzerobus.so.1 "$work/g.so" ) \
+       > "$work/build.log" 2>&1; then
+    cat "$work/build.log"; echo "FAIL selftest get_api/$name: stub does not build"; fails=$((fails + 1)); return
+  fi
+  mkdir -p "$work/ginc" && cp "$work/h.h" "$work/ginc/zerobus_abi.h"
+  abi_dump "$work/g.so" "$work/ginc" "$work/g.xml"
+  python3 "$HERE/get_api_test.py" "$work/g.so" "$work/g.xml" > "$work/g.log" 2>&1
+  local rc=$?
+  if { [ "$expect" = pass ] && [ $rc -eq 0 ]; } || { [ "$expect" = fail ] && [ $rc -ne 0 ]; }; then
+    echo "PASS selftest get_api/$name (expected $expect)$(grep -m1 '^  ' "$work/g.log" | sed 's/^ */: /')"
+  else
+    echo "FAIL selftest get_api/$name (expected $expect, exit $rc):"; sed 's/^/    /' "$work/g.log"
+    fails=$((fails + 1))
+  fi
+}
+get_api_case complete_table pass unchanged
+get_api_case appended_function pass append_function
+get_api_case null_member fail unchanged STUB_MEMBER_OVERRIDE=stream_wakeup_fd=NULL
+get_api_case wrong_member fail unchanged STUB_MEMBER_OVERRIDE=stream_flush=zerobus_stream_close
+get_api_case function_without_member fail append_function_without_member
+get_api_case any_generation fail unchanged STUB_GET_API_ANY=1
+
 if [ $fails -eq 0 ]; then echo "selftest: all cases behaved as expected"; exit 0; fi
 echo "selftest: $fails case(s) wrong"
 exit 1
