@@ -450,7 +450,7 @@ static cJSON *decode_msg(const pd_schema *s, int mi, const uint8_t *p, size_t le
   const pd_msg *m = &s->msgs[mi];
   cJSON *obj = cJSON_CreateObject();
   if (!obj) return NULL;
-  rd r = {p, p + len};
+  rd r = {p, p ? p + len : p}; /* protobuf-c gives NULL for empty bytes */
   while (r.p < r.end) {
     uint64_t tag;
     if (rd_varint(&r, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {

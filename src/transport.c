@@ -109,7 +109,11 @@ int zb_decode_response(grpc_byte_buffer *bb, zb_server_msg *out) {
     if (m->close_stream_signal && m->close_stream_signal->duration) {
       const Google__Protobuf__Duration *d = m->close_stream_signal->duration;
       out->has_duration = 1;
-      out->duration_ms = d->seconds * 1000 + d->nanos / 1000000;
+      /* clamp before scaling: a hostile Duration must not overflow int64 */
+      int64_t secs = d->seconds;
+      if (secs < 0) secs = 0;
+      if (secs > INT64_MAX / 1000 - 10) secs = INT64_MAX / 1000 - 10;
+      out->duration_ms = secs * 1000 + d->nanos / 1000000;
       if (out->duration_ms < 0) out->duration_ms = 0;
     }
     break;
