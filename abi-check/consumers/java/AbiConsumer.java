@@ -131,6 +131,11 @@ public final class AbiConsumer {
     System.exit(rc);
   }
 
+  static long dispatchThreadsAlive() {
+    return Thread.getAllStackTraces().keySet().stream()
+        .filter(t -> t.getName().equals("zerobus-dispatch")).count();
+  }
+
   static void run(String endpoint, String workspace) throws Exception {
     long sdk = sdkNew(endpoint, workspace);
     try {
@@ -178,10 +183,15 @@ public final class AbiConsumer {
       }
       check(listener.errors.isEmpty(), "errors: " + listener.errors);
       check(listener.released == 1, "listener released " + listener.released + " times");
+      // The dispatcher thread ended with the stream and was detached from the JVM
+      // (pthread key destructor in the glue): no Java thread of that name remains.
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (dispatchThreadsAlive() > 0 && System.nanoTime() < until) Thread.sleep(10);
+      check(dispatchThreadsAlive() == 0, "dispatcher thread still attached after destroy");
       check(!listener.callbackThread.equals(Thread.currentThread().getName()),
           "acks ran on the caller's thread");
       System.out.println("java: " + N + " acks in order on thread '" + listener.callbackThread
-          + "' (library dispatcher attached to the JVM), listener released once");
+          + "' (library dispatcher attached to the JVM, detached at its exit), listener released once");
     } finally {
       sdkDestroy(sdk);
     }
