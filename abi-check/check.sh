@@ -79,7 +79,13 @@ else fail headers "does not compile alone:$hdr_fail (see $header_log)"; cat "$he
 
 # ---------------------------------------------------------------- soname
 soname=$(readelf -d "$LIB" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-if [ "$soname" = "libzerobus.so.$base_major" ]; then pass soname "$soname"
+real_name=$(basename "$(readlink -f "$LIB")")
+name_note=""
+case "$real_name" in
+  "$soname"|"$soname".*) ;;
+  *) name_note=" (note: the file is $real_name; packaging tools expect $soname.x.y)" ;;
+esac
+if [ "$soname" = "libzerobus.so.$base_major" ]; then pass soname "$soname$name_note"
 else fail soname "SONAME is '${soname:-<none>}', expected libzerobus.so.$base_major"; fi
 
 # ---------------------------------------------------------------- symbols
