@@ -308,7 +308,10 @@ def run_chaos_calls(s, ncalls=12, nreq=6):
         acks = c.acks
         bad = c.ack_beyond_sent or any(a is None for a in acks) or \
             any(b <= a for a, b in zip(acks, acks[1:]) if a is not None and b is not None)
-        outcomes.append(("call", code.name if code else "timeout", bool(c.signals), bad))
+        name = code.name if code else "timeout"
+        if c.signals:  # OK or UNAVAILABLE depending on how fast the client finishes
+            name = "after-signal"
+        outcomes.append(("call", name, bool(c.signals), bad))
     return outcomes
 
 
