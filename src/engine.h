@@ -116,6 +116,7 @@ typedef struct zb_events {
   zb_event_item *handed; /* items returned by the last poll_events */
   int efd;
   int efd_armed;
+  int finished; /* the stream will produce no more events: pollers stop waiting */
   int waiters;
   /* dispatcher */
   int dispatch;
@@ -270,6 +271,8 @@ int zb_events_start_dispatcher(zerobus_stream *s);
 /* Stops the dispatcher: deliver up to wait_ms (-1 forever, 0 none) then join. */
 void zb_events_stop_dispatcher(zerobus_stream *s, int64_t wait_ms);
 void zb_events_wake_all(zb_events *ev);
+/* No more events will come (engine gone): waiting pollers return. */
+void zb_events_finish(zb_events *ev);
 
 /* stream.c, for events.c */
 int zb_stream_enter(zerobus_stream *s);

@@ -121,6 +121,13 @@ void zb_events_log_sink(void *ctx, int32_t level, const char *message) {
   push(&s->ev, it);
 }
 
+void zb_events_finish(zb_events *ev) {
+  pthread_mutex_lock(&ev->mu);
+  ev->finished = 1;
+  pthread_cond_broadcast(&ev->cv);
+  pthread_mutex_unlock(&ev->mu);
+}
+
 void zb_events_wake_all(zb_events *ev) {
   pthread_mutex_lock(&ev->mu);
   pthread_cond_broadcast(&ev->cv);
@@ -137,7 +144,7 @@ static void deadline_ts(struct timespec *ts, int64_t at_ms) {
 static void wait_pending_locked(zerobus_stream *s, int32_t timeout_ms) {
   zb_events *ev = &s->ev;
   int64_t until = timeout_ms < 0 ? -1 : zb_now_ms() + timeout_ms;
-  while (!pending_locked(ev) && !atomic_load(&s->destroying) && !ev->stop) {
+  while (!pending_locked(ev) && !atomic_load(&s->destroying) && !ev->stop && !ev->finished) {
     if (until >= 0) {
       int64_t now = zb_now_ms();
       if (now >= until) break;

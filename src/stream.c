@@ -903,6 +903,7 @@ static void *engine_main(void *arg) {
   s->engine_exited = 1;
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
+  zb_events_finish(&s->ev);
   return NULL;
 }
 
