@@ -363,6 +363,79 @@ static void test_large_records(void) {
   free(p);
 }
 
+typedef struct reenter {
+  zerobus_stream *s;
+  int acks;
+  int extra;
+  int closed_in_cb;
+  zerobus_status close_st;
+} reenter;
+
+/* on_ack (dispatcher thread) ingests more records and reads stats. */
+static void reenter_ack(void *ud, int64_t o) {
+  reenter *r = ud;
+  __atomic_add_fetch(&r->acks, 1, __ATOMIC_SEQ_CST);
+  if (o < 50) {
+    char buf[32];
+    int len = rec(buf, sizeof buf, 1000 + o);
+    zerobus_error *e = NULL;
+    CHECK(zerobus_stream_ingest(r->s, buf, (size_t)len, 0, NULL, &e) == ZEROBUS_OK);
+    __atomic_add_fetch(&r->extra, 1, __ATOMIC_SEQ_CST);
+  }
+  zerobus_stream_stats st;
+  memset(&st, 0, sizeof st);
+  st.struct_size = sizeof st;
+  CHECK(zerobus_stream_get_stats(r->s, &st) == ZEROBUS_OK);
+  CHECK(zerobus_stream_state(r->s) >= 0);
+}
+
+/* on_ack (poll thread) closes the stream from inside the callback. */
+static void closing_ack(void *ud, int64_t o) {
+  reenter *r = ud;
+  r->acks++;
+  if (o == 9 && !r->closed_in_cb) {
+    zerobus_error *e = NULL;
+    r->close_st = zerobus_stream_close(r->s, &e);
+    zerobus_error_destroy(e);
+    r->closed_in_cb = 1;
+  }
+}
+
+/* Callbacks may call stream functions (ingest, stats, close) without deadlock. */
+static void test_callbacks_reenter(void) {
+  reenter r;
+  memset(&r, 0, sizeof r);
+  zerobus_callbacks cb;
+  zerobus_callbacks_init(&cb, sizeof cb);
+  cb.user_data = &r;
+  cb.on_ack = reenter_ack;
+  zerobus_error *e = NULL;
+  const char *kv[] = {"dispatch_thread=1", NULL};
+  const char *table = "main.basic.reenter";
+  CHECK_OK(json_stream(sdk, table, kv, &cb, &r.s, &e), &e);
+  ingest_n(r.s, 0, 50);
+  long long t0 = now_ms();
+  while (__atomic_load_n(&r.acks, __ATOMIC_SEQ_CST) < 100 && now_ms() - t0 < 5000 * slack())
+    sleep_ms(5);
+  CHECK_EQ(__atomic_load_n(&r.acks, __ATOMIC_SEQ_CST), 100);
+  CHECK_OK(zerobus_stream_close(r.s, &e), &e);
+  zerobus_stream_destroy(r.s);
+  CHECK_EQ(zl_row_count(&srv, table), 100);
+  /* poll mode: close from inside on_ack */
+  memset(&r, 0, sizeof r);
+  cb.on_ack = closing_ack;
+  CHECK_OK(json_stream(sdk, "main.basic.reenter2", NULL, &cb, &r.s, &e), &e);
+  ingest_n(r.s, 0, 10);
+  CHECK_OK(zerobus_stream_flush(r.s, &e), &e);
+  while (zerobus_stream_poll(r.s, 100) > 0) {
+  }
+  CHECK_EQ(r.closed_in_cb, 1);
+  CHECK_EQ(r.close_st, ZEROBUS_OK);
+  CHECK_EQ(r.acks, 10);
+  CHECK_EQ(zerobus_stream_state(r.s), ZEROBUS_STATE_CLOSED);
+  zerobus_stream_destroy(r.s);
+}
+
 int main(void) {
   start_server(&srv, NULL);
   sdk = sdk_for(&srv, NULL);
@@ -374,6 +447,7 @@ int main(void) {
   RUN(test_nocopy);
   RUN(test_proto_stream);
   RUN(test_large_records);
+  RUN(test_callbacks_reenter);
   zerobus_sdk_destroy(sdk);
   CHECK_EQ(zl_stop(&srv), 0);
   fprintf(stderr, "all passed\n");
