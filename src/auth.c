@@ -428,14 +428,12 @@ static zerobus_status fetch_token(const zb_auth_request *r, char **token, int64_
   } else if (http >= 400) {
     char why[200];
     oauth_error_text(&body, why, sizeof why);
-    const char *t = r->table_name;
-    const char *d1 = strchr(t, '.'), *d2 = strchr(d1 + 1, '.');
+    char grants[1024];
+    zb_table_grants(r->table_name, grants, sizeof grants);
     st = zb_fail(err, ZEROBUS_ERR_UNAUTHENTICATED, 0,
                  "token endpoint %s refused client id '%s' (HTTP %ld%s%s): check the client id "
-                 "and secret, and that the service principal has USE CATALOG on %.*s, USE SCHEMA "
-                 "on %.*s, and SELECT and MODIFY on %s",
-                 url, r->client_id, http, why[0] ? ": " : "", why, (int)(d1 - t), t, (int)(d2 - t),
-                 t, t);
+                 "and secret, and that the service principal has %s",
+                 url, r->client_id, http, why[0] ? ": " : "", why, grants);
     if (err && *err) (*err)->http_status = (int32_t)http;
   } else {
     st = zb_fail(err, ZEROBUS_ERR_TOKEN, 0, "token endpoint %s answered unexpected HTTP %ld", url,

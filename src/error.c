@@ -234,6 +234,20 @@ zerobus_status zb_status_from_grpc(int grpc_code) {
   }
 }
 
+void zb_table_grants(const char *table, char *buf, size_t cap) {
+  const char *dot1 = table ? strchr(table, '.') : NULL;
+  const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+  if (!dot1 || !dot2) {
+    snprintf(buf, cap,
+             "USE CATALOG on <catalog>, USE SCHEMA on <catalog>.<schema>, and SELECT and MODIFY "
+             "on %s",
+             table && *table ? table : "<catalog>.<schema>.<table>");
+    return;
+  }
+  snprintf(buf, cap, "USE CATALOG on %.*s, USE SCHEMA on %.*s, and SELECT and MODIFY on %s",
+           (int)(dot1 - table), table, (int)(dot2 - table), table, table);
+}
+
 zerobus_error *zb_error_from_grpc(int grpc_code, const char *details, const char *table) {
   const char *d = (details && *details) ? details : "no details";
   const char *t = (table && *table) ? table : "<table>";
@@ -249,18 +263,11 @@ zerobus_error *zb_error_from_grpc(int grpc_code, const char *details, const char
                           "the grants on table %s",
                           gname, d, t);
     case GRPC_PERMISSION_DENIED: {
-      /* Name the grants on each level of "cat.sch.tbl". */
-      char cat[256] = "<catalog>", sch[512] = "<catalog>.<schema>";
-      const char *dot1 = table ? strchr(table, '.') : NULL;
-      const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
-      if (dot1 && dot2) {
-        snprintf(cat, sizeof cat, "%.*s", (int)(dot1 - table), table);
-        snprintf(sch, sizeof sch, "%.*s", (int)(dot2 - table), table);
-      }
+      char grants[1024];
+      zb_table_grants(table, grants, sizeof grants);
       return zb_error_new(code, retry, grpc_code, -1,
-                          "server answered %s (%s): the service principal needs USE CATALOG "
-                          "on %s, USE SCHEMA on %s, and SELECT and MODIFY on %s",
-                          gname, d, cat, sch, t);
+                          "server answered %s (%s): the service principal needs %s", gname, d,
+                          grants);
     }
     case GRPC_NOT_FOUND:
       return zb_error_new(code, retry, grpc_code, -1,

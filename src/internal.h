@@ -64,6 +64,10 @@ zerobus_status zb_status_from_grpc(int grpc_code);
  * check client id/secret and grants; PERMISSION_DENIED names the grants needed on
  * `table`). `details` is the server's status message (may be NULL). */
 zerobus_error *zb_error_from_grpc(int grpc_code, const char *details, const char *table);
+/* The grants a principal needs to write `table` ("cat.sch.tbl"), as a phrase for
+ * messages: "USE CATALOG on cat, USE SCHEMA on cat.sch, and SELECT and MODIFY on
+ * cat.sch.tbl" (placeholders when `table` is not three parts). Truncated to `cap`. */
+void zb_table_grants(const char *table, char *buf, size_t cap);
 
 /* ----------------------------------------------------------------- options */
 

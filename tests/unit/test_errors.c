@@ -178,7 +178,24 @@ static void grpc_errors_say_what_to_do(void) {
   zerobus_error_destroy(e);
 }
 
+static void table_grants_phrase(void) {
+  char buf[256];
+  zb_table_grants("main.sales.orders", buf, sizeof buf);
+  CHECK_STR(buf,
+            "USE CATALOG on main, USE SCHEMA on main.sales, and SELECT and MODIFY on "
+            "main.sales.orders");
+  zb_table_grants("oops", buf, sizeof buf);
+  CHECK_STR(buf,
+            "USE CATALOG on <catalog>, USE SCHEMA on <catalog>.<schema>, and SELECT and MODIFY "
+            "on oops");
+  zb_table_grants(NULL, buf, sizeof buf);
+  CHECK_HAS(buf, "SELECT and MODIFY on <catalog>.<schema>.<table>");
+  zb_table_grants("a.b.c", buf, 10);
+  CHECK_STR(buf, "USE CATAL");
+}
+
 int main(void) {
+  RUN(table_grants_phrase);
   RUN(status_names_cover_every_code);
   RUN(null_error_reads_as_ok);
   RUN(builders_fill_every_field);
