@@ -541,14 +541,24 @@ PyObject *zbpy_ingest_batch(zerobus_stream *s, PyObject *records, int json, int 
     if (st == ZEROBUS_ERR_QUEUE_FULL && !nonblock) {
       zerobus_error_destroy(err);
       err = NULL;
-      /* Without the GIL another thread could change a list and drop the last
-       * reference to a record: hold one on each for the wait. */
-      for (Py_ssize_t i = 0; i < n; i++) Py_INCREF(items[i]);
+      /* Without the GIL another thread could change the list (even reallocate
+       * its item array) and drop the last reference to a record: hold our own
+       * reference on each, in our own array, for the wait. */
+      PyObject **held = PyMem_Malloc(sizeof(PyObject *) * (size_t)n);
+      if (!held) {
+        PyErr_NoMemory();
+        goto out;
+      }
+      for (Py_ssize_t i = 0; i < n; i++) {
+        held[i] = items[i];
+        Py_INCREF(held[i]);
+      }
       Py_BEGIN_ALLOW_THREADS
       st = zerobus_stream_ingest_batch(s, (const void *const *)data, lens, (size_t)n, 0,
                                        &offset, &err);
       Py_END_ALLOW_THREADS
-      for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(items[i]);
+      for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(held[i]);
+      PyMem_Free(held);
     }
     if (st != ZEROBUS_OK)
       zbpy_raise(st, err);

@@ -129,3 +129,15 @@ def test_flush_timeout_ms(sdk, server, table):
     with pytest.raises(ZerobusException):
         stream.close()
     assert stream.get_unacked_records() == [b'{"a":1}']
+
+
+def test_batches_block_at_the_limit(sdk, server, table):
+    server.set_faults(table, [{"ack_delay_ms": 50}])
+    with sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table),
+                           opts(max_inflight_records=4)) as stream:
+        offsets = [stream.ingest_records_offset([{"b": i, "j": j} for j in range(3)])
+                   for i in range(5)]
+        stream.ingest_records_nowait(({"b": 5, "j": 0}, b'{"b":5,"j":1}'))
+    assert offsets == [0, 1, 2, 3, 4]
+    rows = server.rows(table)
+    assert len(rows) == 17 and rows[-1] == '{"b":5,"j":1}'
