@@ -101,9 +101,37 @@ int zl_start_db(zl_server *s, const char *db_path, const char *const *extra_args
   return 0;
 }
 
+/* Temporary directories made by zl_start, removed at exit (set ZL_KEEP_DB=1 to keep
+ * them for debugging). A test may restart a server on the same database any time before
+ * it exits. */
+#define MAX_TEMP_DIRS 256
+static char *g_temp_dirs[MAX_TEMP_DIRS];
+static int g_ntemp;
+
+static void remove_temp_dirs(void) {
+  const char *keep = getenv("ZL_KEEP_DB");
+  if (keep && *keep && strcmp(keep, "0") != 0) return;
+  static const char *files[] = {"zerobus-local.db", "zerobus-local.db-wal",
+                                "zerobus-local.db-shm"};
+  for (int i = 0; i < g_ntemp; i++) {
+    char path[600];
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+      snprintf(path, sizeof path, "%s/%s", g_temp_dirs[i], files[f]);
+      unlink(path);
+    }
+    rmdir(g_temp_dirs[i]);
+    free(g_temp_dirs[i]);
+  }
+  g_ntemp = 0;
+}
+
 int zl_start(zl_server *s, const char *const *extra_args) {
   char dir[] = "/tmp/zl-harness-XXXXXX";
   if (!mkdtemp(dir)) return -1;
+  if (g_ntemp < MAX_TEMP_DIRS) {
+    if (g_ntemp == 0) atexit(remove_temp_dirs);
+    g_temp_dirs[g_ntemp++] = strdup(dir);
+  }
   char path[512];
   snprintf(path, sizeof path, "%s/zerobus-local.db", dir);
   return zl_start_db(s, path, extra_args);

@@ -82,6 +82,14 @@ int main(void) {
   const char *bad[] = {"--store", "nonsense", NULL};
   CHECK(zl_start(&s, bad) == -1 && s.pid == 0);
 
+  char f[300];
+  const char *suffix[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(f, sizeof f, "%s%s", db, suffix[i]);
+    unlink(f);
+  }
+  rmdir(dir);
+
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("test_harness: all checks passed\n");
   return failures ? 1 : 0;

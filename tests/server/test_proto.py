@@ -9,7 +9,7 @@ import pytest
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from zlclient import OK, Server, CallEnded
+from zlclient import OK, Server, CallEnded, temp_dir
 
 T = "p.s.t"
 
@@ -49,7 +49,7 @@ message Row {
 def compile_row():
     from grpc_tools import protoc
     import grpc_tools
-    d = tempfile.mkdtemp()
+    d = temp_dir("zl-proto-")
     with open(os.path.join(d, "row.proto"), "w") as f:
         f.write(PROTO_SRC)
     out = os.path.join(d, "row.pb")

@@ -14,7 +14,8 @@ T = "tls.s.t"
 
 @pytest.fixture(scope="module")
 def pki():
-    d = tempfile.mkdtemp(prefix="zl-pki-")
+    from zlclient import temp_dir
+    d = temp_dir("zl-pki-")
     def run(*args):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",

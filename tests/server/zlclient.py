@@ -3,10 +3,12 @@
 Stubs are generated at import time from proto/zerobus_service.proto into a temp dir
 (grpcio-tools), so nothing generated is committed.
 """
+import atexit
 import base64
 import json
 import os
 import queue
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +23,25 @@ import urllib.request
 import grpc
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-_GEN = tempfile.mkdtemp(prefix="zl-pystubs-")
+_TEMP_DIRS = []
+
+
+def temp_dir(prefix):
+    """A temporary directory removed when the test process exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _TEMP_DIRS.append(d)
+    return d
+
+
+@atexit.register
+def _remove_temp_dirs():
+    if os.environ.get("ZL_KEEP_DB", "0") not in ("", "0"):
+        return
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+_GEN = temp_dir("zl-pystubs-")
 
 
 def _generate_stubs():
@@ -58,7 +78,7 @@ class Server:
     """One zerobus-local child process on free ports and a fresh database."""
 
     def __init__(self, *args, db=None, tls=None, timeout=10):
-        self.dir = tempfile.mkdtemp(prefix="zl-test-")
+        self.dir = temp_dir("zl-test-")
         self.db = db or os.path.join(self.dir, "zl.db")
         self.tls = tls  # (ca_pem, cert, key) or None
         cmd = [server_bin(), "--port", "0", "--http-port", "0", "--db", self.db]
