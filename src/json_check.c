@@ -22,18 +22,18 @@ typedef struct jscan {
 
 /* Bytes a string body can hold without a closer look: printable ASCII except
  * '"' and '\\'. */
+// clang-format off
 static const unsigned char k_plain[256] = {
 #define R8(v) v, v, v, v, v, v, v, v
-    R8(0), R8(0), R8(0), R8(0), /* 0x00-0x1f control */
-    1,     1,     0,     1,     1,     1,     1,     1,     R8(1), R8(1), R8(1), /* 0x20-0x3f, '"' =
-                                                                                    0x22 */
-    R8(1), R8(1), R8(1), 1,     1,     1,     1,     0,     1,     1,     1, /* 0x40-0x5f, '\\' =
-                                                                                0x5c */
-    R8(1), R8(1), R8(1), R8(1), /* 0x60-0x7f (0x7f DEL is legal) */
-    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),
-    R8(0), R8(0), R8(0), R8(0) /* 0x80-0xff: UTF-8 */
+    R8(0), R8(0), R8(0), R8(0),                   /* 0x00-0x1f: control characters */
+    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),  /* 0x20-0x3f: 0x22 is '"' */
+    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1,  /* 0x40-0x5f: 0x5c is '\\' */
+    R8(1), R8(1), R8(1), R8(1),                   /* 0x60-0x7f (0x7f DEL is legal) */
+    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),  /* 0x80-0xff: UTF-8, */
+    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),  /* checked apart */
 #undef R8
 };
+// clang-format on
 
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL

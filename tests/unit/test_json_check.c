@@ -213,7 +213,28 @@ static void null_and_lengths(void) {
   CHECK_INT(zb_json_check_object(doc, dlen, NULL), ZEROBUS_OK);
 }
 
+static void every_single_byte_in_a_string(void) {
+  /* Long and short strings take different paths (8-byte blocks, then bytes). */
+  for (int pad = 0; pad <= 16; pad += 16) {
+    for (int b = 0; b < 256; b++) {
+      char buf[64];
+      size_t n = 0;
+      memcpy(buf, "{\"a\":\"", 6);
+      n = 6;
+      memset(buf + n, 'x', (size_t)pad);
+      n += (size_t)pad;
+      buf[n++] = (char)b;
+      buf[n++] = '"';
+      buf[n++] = '}';
+      int expect_ok = b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
+      zerobus_status st = zb_json_check_object(buf, n, NULL);
+      CHECK_INT(st, expect_ok ? ZEROBUS_OK : ZEROBUS_ERR_INVALID_RECORD);
+    }
+  }
+}
+
 int main(void) {
+  RUN(every_single_byte_in_a_string);
   RUN(valid_documents);
   RUN(invalid_syntax);
   RUN(invalid_utf8);
