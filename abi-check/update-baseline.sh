@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the ABI baseline from a real build of the library (policy: README.md).
 #
-#   abi-check/update-baseline.sh [--soname-bump] [LIBRARY]
+#   abi-check/update-baseline.sh [--soname-bump | --pre-release] [LIBRARY]
+#
+# --pre-release: replace the baseline even with incompatible changes, allowed only
+# while the baseline is a pre-release (ZEROBUS_VERSION_MAJOR 0 in the baseline
+# header, i.e. no 1.x library has shipped). After the first release it is refused.
 #
 # LIBRARY defaults to $BUILD/src/libzerobus.so.1 (BUILD defaults to build/plain).
 # Writes abi-check/baseline/{zerobus_abi.h, libzerobus.abi.xml, symbols.txt, INFO}.
@@ -16,7 +20,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=${ROOT:-$(cd "$HERE/.." && pwd)}
 BUILD=${BUILD:-$ROOT/build/plain}
 BUMP=0
+PRE=0
 if [ "${1:-}" = "--soname-bump" ]; then BUMP=1; shift; fi
+if [ "${1:-}" = "--pre-release" ]; then PRE=1; shift; fi
 LIB=${1:-$BUILD/src/libzerobus.so.1}
 BASE="$HERE/baseline"
 # shellcheck source=abi-check/lib.sh
@@ -53,10 +59,14 @@ if [ -f "$BASE/libzerobus.abi.xml" ]; then
     echo "update-baseline: check.sh passes against the old baseline (compatible change)"
   elif [ $BUMP = 1 ] && [ "$major" != "$old_major" ]; then
     echo "update-baseline: incompatible change recorded as ABI generation $major ($soname)"
+  elif [ $PRE = 1 ] && [ "$(awk '$1=="#define" && $2=="ZEROBUS_VERSION_MAJOR" {print $3}' "$BASE/zerobus_abi.h")" = 0 ]; then
+    grep -E '^FAIL' "$work/check.log" | sed 's/^/  replacing despite: /'
+    echo "update-baseline: pre-release baseline replaced (no 1.x release has shipped)"
   else
     grep -E '^(FAIL|  )' "$work/check.log" | head -40 >&2
     echo "update-baseline: refusing: incompatible with the baseline; an incompatible change" \
-         "needs a SONAME bump (README.md), then --soname-bump" >&2
+         "needs a SONAME bump (README.md), then --soname-bump" \
+         "(or, before the first release only, --pre-release)" >&2
     exit 1
   fi
 fi

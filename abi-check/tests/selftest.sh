@@ -91,6 +91,26 @@ run_case soname_bump fail soname
 run_case header_not_cxx fail headers
 run_case header_not_self_contained fail headers
 
+# update-baseline.sh refuses to record an incompatible change; --pre-release
+# replaces the baseline while it is a 0.x pre-release, and the gate then passes.
+cp -r "$work/root" "$work/root2"
+cp "$hdr_src" "$work/root2/include/zerobus_abi.h"
+python3 "$HERE/mutate.py" reorder_callbacks "$work/root2/include/zerobus_abi.h" "$work/root2/src/libzerobus.map" "$work/extra.c"
+extra_src=()
+build_stub "$work/root2/include/zerobus_abi.h" "$work/base.map" libzerobus.so.1 "$work/re.so" > /dev/null 2>&1
+u1=0; u2=0; c2=0
+ROOT="$work/root2" BUILD="$work/build2" "$work/root2/abi-check/update-baseline.sh" "$work/re.so" > "$work/u1.log" 2>&1 || u1=$?
+ROOT="$work/root2" BUILD="$work/build2" "$work/root2/abi-check/update-baseline.sh" --pre-release "$work/re.so" > "$work/u2.log" 2>&1 || u2=$?
+ROOT="$work/root2" BUILD="$work/build2" "$work/root2/abi-check/check.sh" "$work/re.so" > "$work/c2.log" 2>&1 || c2=$?
+pre_major=$(awk '$1=="#define" && $2=="ZEROBUS_VERSION_MAJOR" {print $3}' "$hdr_src")
+if [ $u1 -ne 0 ] && { [ "$pre_major" != 0 ] || { [ $u2 -eq 0 ] && [ $c2 -eq 0 ]; }; }; then
+  echo "PASS selftest update-baseline (incompatible change refused; --pre-release: exit $u2, gate after: exit $c2)"
+else
+  echo "FAIL selftest update-baseline (plain exit $u1, --pre-release exit $u2, gate after $c2)"
+  cat "$work/u1.log" "$work/u2.log" "$work/c2.log" | sed 's/^/    /'
+  fails=$((fails + 1))
+fi
+
 # get_api_test.py must reject broken tables (stub libraries, their own abidw XML).
 # shellcheck source=abi-check/lib.sh
 . "$ABI/lib.sh"
