@@ -28,6 +28,16 @@ for args in "${runs[@]}"; do
     fail=1
   fi
 done
+echo "=== zb_chaos --selftest (the checker must catch 5 deleted rows and 1 foreign row)"
+out=$("$BIN" --seed 11 --duration 4 --lanes 2 --producers 1 --rate 2000 --kills 0 --selftest 2>/dev/null || true)
+echo "$out" | grep -E "^TOTAL|^RESULT"
+if echo "$out" | grep -qE "^TOTAL .* lost=[1-9][0-9]* invented=1 .*acked_unstored=[1-9]" &&
+   echo "$out" | grep -q "^RESULT FAIL"; then
+  echo "selftest: damage detected (expected)"
+else
+  echo "FAILED: the chaos checker did not detect the injected damage"
+  fail=1
+fi
 echo "--- report rows ($REPORT)"
 cat "$REPORT"
 exit $fail

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include "chaos_server.h"
 #include "zerobus_abi.h"
@@ -67,7 +68,8 @@ static struct {
   const char *status_file;
   int keep;
   int verbose;
-} cfg = {1, 30, 4, 2, 2000, 0.02, 2, 1, 0, 1, NULL, NULL, 0, 0};
+  int selftest; /* damage the stored table before verifying: the checks must catch it */
+} cfg = {1, 30, 4, 2, 2000, 0.02, 2, 1, 0, 1, NULL, NULL, 0, 0, 0};
 
 static chaos_server g_srv;
 static pthread_mutex_t g_srv_mu = PTHREAD_MUTEX_INITIALIZER; /* guards g_srv restarts */
@@ -1144,6 +1146,28 @@ static void verify_lane(lane *L, totals *T) {
   }
 }
 
+/* --selftest: with the server stopped, deletes 5 rows from the middle of lane
+ * 0's table and adds one row that was never ingested, so a correct checker
+ * must report lost > 0 (unless all 5 had duplicates), acked_unstored > 0 and
+ * invented = 1, and fail. Proves the verification is not vacuous. */
+static int selftest_damage(void) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open(g_srv.zl.db_path, &db) != SQLITE_OK) return -1;
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "DELETE FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" ORDER BY rowid LIMIT 5 OFFSET "
+           "(SELECT count(*)/2 FROM \"%s\"));"
+           "INSERT INTO \"%s\" (_zerobus_stream_id, _zerobus_offset, _zerobus_payload) VALUES "
+           "('selftest', 0, '{\"l\":0,\"p\":0,\"q\":4000000000,\"pad\":\"\"}');",
+           g_lanes[0].table, g_lanes[0].table, g_lanes[0].table, g_lanes[0].table);
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) fprintf(stderr, "chaos: selftest damage: %s\n", msg ? msg : "?");
+  sqlite3_free(msg);
+  sqlite3_close(db);
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* Faults armed by --chaos-seed, from zerobus-local's --verbose log ("chaos: call
  * N kind K at request R"; one per call that drew a fault). */
 static long count_chaos_draws(const char *log_path, long kinds[8]) {
@@ -1169,7 +1193,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: zb_chaos [--seed N] [--duration SEC] [--lanes N<=8] [--producers N<=4] [--rate R]\n"
           "                [--chaos-rate P] [--kills N] [--no-scripts] [--chaos-fatal] [--oauth-lanes N]\n"
-          "                [--md FILE] [--status-file FILE] [--keep] [--verbose]\n");
+          "                [--md FILE] [--status-file FILE] [--keep] [--verbose] [--selftest]\n");
   exit(2);
 }
 
@@ -1217,6 +1241,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--status-file")) cfg.status_file = NEXT();
     else if (!strcmp(a, "--keep")) cfg.keep = 1;
     else if (!strcmp(a, "--verbose")) cfg.verbose = 1;
+    else if (!strcmp(a, "--selftest")) cfg.selftest = 1;
     else usage();
   }
   if (cfg.lanes < 1 || cfg.lanes > MAX_LANES || cfg.producers < 1 || cfg.producers > MAX_PRODUCERS ||
@@ -1333,6 +1358,7 @@ int main(int argc, char **argv) {
          "elapsed=%.1fs\n",
          cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate, (long)atomic_load(&g_kills),
          g_scripts_posted, elapsed / 1000.0);
+  if (cfg.selftest && selftest_damage() != 0) return 2;
   totals T;
   memset(&T, 0, sizeof T);
   for (int l = 0; l < cfg.lanes; l++) verify_lane(&g_lanes[l], &T);
@@ -1387,8 +1413,8 @@ int main(int argc, char **argv) {
     }
   }
   printf("RESULT %s\n", ok ? "PASS" : "FAIL");
-  chaos_server_cleanup(&g_srv, cfg.keep || !ok);
-  if (!ok) printf("kept database %s and server log %s\n", g_srv.zl.db_path, g_srv.log_path);
+  chaos_server_cleanup(&g_srv, cfg.keep || (!ok && !cfg.selftest));
+  if (!ok && !cfg.selftest) printf("kept database %s and server log %s\n", g_srv.zl.db_path, g_srv.log_path);
   for (int l = 0; l < cfg.lanes; l++) {
     for (int i = 0; i < g_lanes[l].ngens; i++) {
       free(g_lanes[l].gens[i]->offs);
