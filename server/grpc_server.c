@@ -882,7 +882,7 @@ int grpc_side_start(char *err, size_t errlen) {
   long long max_rx = g_cfg.max_message_bytes + (1 << 20);
   if (max_rx < 64LL << 20) max_rx = 64LL << 20;
   if (max_rx > 0x7fffffff) max_rx = 0x7fffffff;
-  grpc_arg args[5];
+  grpc_arg args[6];
   memset(args, 0, sizeof args);
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -899,7 +899,11 @@ int grpc_side_start(char *err, size_t errlen) {
   args[4].type = GRPC_ARG_INTEGER;
   args[4].key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS;
   args[4].value.integer = 1;
-  grpc_channel_args ca = {5, args};
+  /* no SO_REUSEPORT: a second server on a busy port must fail, not share it */
+  args[5].type = GRPC_ARG_INTEGER;
+  args[5].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[5].value.integer = 0;
+  grpc_channel_args ca = {6, args};
   g_server = grpc_server_create(&ca, NULL);
   g_method = grpc_server_register_method(g_server, "/databricks.zerobus.Zerobus/EphemeralStream",
                                          NULL, GRPC_SRM_PAYLOAD_NONE, 0);

@@ -264,3 +264,12 @@ def test_http_garbage(srv):
 def test_many_failed_calls_do_not_leak_slots(srv):
     for _ in range(40 if SANITIZED else 100):
         assert raw_call(srv, [b"\xff"])[0].name == "INVALID_ARGUMENT"
+
+
+def test_beyond_grpc_limit_resource_exhausted(srv):
+    # gRPC itself refuses messages above max(64 MiB, --max-message-bytes + 1 MiB)
+    c = srv.call(table=T)
+    c.create(T)
+    c.ingest_json(json.dumps({"x": "y" * (65 * 1024 * 1024)}))
+    code, _ = c.wait_status(60)
+    assert code.name == "RESOURCE_EXHAUSTED"

@@ -154,3 +154,46 @@ def test_help_documents_every_flag():
         assert flag in out, flag
     r = subprocess.run([server_bin(), "--bogus"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown option" in r.stderr
+
+
+@pytest.mark.parametrize("args,code,msg", [
+    (["--table", "a.b.c"], 2, "expected"),
+    (["--table", "a.b=x:int"], 2, "catalog.schema.table"),
+    (["--table", "a.b.c=x:int:maybe"], 2, "third part"),
+    (["--config", "/nonexistent.json"], 2, "cannot open"),
+    (["--store", "disk"], 2, "--store"),
+    (["--port", "70000"], 2, "not an integer"),
+    (["--chaos-rate", "2"], 2, "chaos-rate"),
+    (["--faults", "/nonexistent.json"], 2, "cannot open"),
+    (["--db", "/nonexistent-dir/x.db"], 1, "cannot open database"),
+])
+def test_bad_command_lines(args, code, msg):
+    from zlclient import server_bin
+    r = subprocess.run([server_bin(), "--port", "0", "--http-port", "0", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == code, r.stderr
+    assert msg in r.stderr
+    assert r.stdout == ""  # no ready line
+
+
+def test_port_in_use_exits_1():
+    s = Server("--no-auth")
+    try:
+        from zlclient import server_bin
+        r = subprocess.run([server_bin(), "--port", str(s.grpc_port), "--http-port", "0",
+                            "--store", "null"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "cannot listen" in r.stderr
+        r = subprocess.run([server_bin(), "--port", "0", "--http-port", str(s.http_port),
+                            "--store", "null"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "cannot listen" in r.stderr
+    finally:
+        s.kill()
+
+
+def test_bad_faults_file_content(tmp_path):
+    from zlclient import server_bin
+    f = tmp_path / "f.json"
+    f.write_text('{"tables": {"a.b.c": [{"nope": 1}]}}')
+    r = subprocess.run([server_bin(), "--faults", str(f)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "unknown key 'nope'" in r.stderr
