@@ -24,8 +24,11 @@ case "$lang" in
   go)
     # No external modules: -mod=mod and a local toolchain, nothing downloaded.
     cd "$HERE/go"
-    GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 timeout 300 \
-      go run . -lib "$LIB" -server "$SERVER"
+    export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1
+    unformatted=$(gofmt -l .)
+    [ -z "$unformatted" ] || { echo "gofmt: $unformatted"; exit 1; }
+    go vet .
+    timeout 300 go run . -lib "$LIB" -server "$SERVER"
     ;;
   java)
     JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}

@@ -38,7 +38,13 @@ line=$(grep '^zerobus-local ' "$work/server.out") || { cat "$work/server.err"; e
 grpc=$(sed -E 's/.*grpc=([^ ]+).*/\1/' <<< "$line")
 http=$(sed -E 's/.*http=([^ ]+).*/\1/' <<< "$line")
 
-timeout 120 "$OUT/old_consumer" "http://$grpc" "http://$http"
+# ABI_VALGRIND=1: run the old consumer under valgrind (leaks, invalid accesses).
+vg=()
+if [ "${ABI_VALGRIND:-0}" = 1 ]; then
+  vg=(valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9
+      --suppressions="$ROOT/tests/valgrind.supp")
+fi
+timeout 300 "${vg[@]}" "$OUT/old_consumer" "http://$grpc" "http://$http"
 
 kill -TERM "$server"
 wait "$server"
