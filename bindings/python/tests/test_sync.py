@@ -243,3 +243,17 @@ def test_create_stream_argument_errors(sdk, table):
     with pytest.raises(NonRetriableException) as ei:
         sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table))
     assert "descriptor" in str(ei.value)
+
+
+def test_unclosed_stream_warns_and_is_freed(sdk, table):
+    import gc
+    import warnings
+
+    stream = sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table),
+                               StreamConfigurationOptions(**JSON_OPTS))
+    stream.ingest_record_offset({"x": 1})
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        del stream
+        gc.collect()
+    assert any(issubclass(x.category, ResourceWarning) for x in w)

@@ -442,6 +442,12 @@ class StreamBase:
 
     def __del__(self) -> None:
         try:
+            if self._handle is not None and not self._closed:
+                import warnings
+
+                warnings.warn("unclosed Zerobus stream to %s: records not yet acknowledged "
+                              "are discarded (call close())" % self._table_properties.table_name,
+                              ResourceWarning, source=self)
             self._destroy()
         except Exception:
             pass
