@@ -2,6 +2,7 @@
 """Decides whether an abidiff "change" (exit bit 4) is an allowed compatible extension.
 
 usage: abi_compare.py BASELINE.abi.xml CURRENT.abi.xml
+       abi_compare.py --rules CURRENT.abi.xml   (shape rules only, see rules())
 
 abidiff marks only symbol removals as incompatible (bit 8); every other change
 (reordered members, changed parameter types, grown structs) is bit 4, "a human must
@@ -99,7 +100,50 @@ class Corpus:
         return out
 
 
+def rules(path):
+    """The shape rules of /work/shared/ABI.md rule 1 and 5 that a corpus can show:
+    public structs hold no enums, bools or bit-fields; no exported function is
+    variadic or takes/returns a struct by value; size-prefixed structs start with
+    uint32_t struct_size."""
+    c = Corpus(path)
+    problems = []
+    for name, rec in sorted(c.records.items()):
+        for dm in rec.findall("data-member"):
+            var = dm.find("var-decl")
+            t = c.render(var.get("type-id"))
+            if "enum " in t.split("*")[0] and not t.strip().endswith("*"):
+                problems.append("struct %s member %s is an enum (%s): use int32_t" % (
+                    name, var.get("name"), t))
+            if "_Bool" in t or t == "bool":
+                problems.append("struct %s member %s is a bool" % (name, var.get("name")))
+            if int(dm.get("layout-offset-in-bits", "0")) % 8 or var.get("bitfield") or \
+                    dm.get("is-bitfield") == "yes":
+                problems.append("struct %s member %s is a bit-field" % (name, var.get("name")))
+        if name in SIZE_PREFIXED:
+            first = c.members(rec)[:1]
+            if not first or first[0][0] != "struct_size" or "uint32_t" not in first[0][2]:
+                problems.append("size-prefixed struct %s does not start with uint32_t "
+                                "struct_size" % name)
+    for name, fn in sorted(c.functions.items()):
+        sig = c.signature(fn)
+        if "..." in sig:
+            problems.append("function %s is variadic" % name)
+        ret = fn.find("return")
+        parts = [ret] + fn.findall("parameter") if ret is not None else fn.findall("parameter")
+        for p in parts:
+            t = c.render(p.get("type-id"))
+            if t.startswith(("struct ", "union ")) or ("=struct " in t and not t.endswith("*")):
+                problems.append("function %s passes a struct by value (%s)" % (name, t))
+    for p in problems:
+        print("problem: " + p)
+    print("%d public structs, %d functions checked against the shape rules" % (
+        len(c.records), len(c.functions)))
+    return 1 if problems else 0
+
+
 def main():
+    if sys.argv[1] == "--rules":
+        return rules(sys.argv[2])
     base, cur = Corpus(sys.argv[1]), Corpus(sys.argv[2])
     problems, notes = [], []
 

@@ -17,6 +17,9 @@
 #              bit 4 (change) passes only when every change is an allowed compatible
 #              extension (suppressions/compatible-extensions.abignore + added
 #              functions); with --strict (or ABI_CHECK_STRICT=1) any change fails
+#   rules      public structs hold no enum/bool/bit-field members, no exported function
+#              is variadic or passes a struct by value, size-prefixed structs start
+#              with uint32_t struct_size (shared/ABI.md rules 1 and 5)
 # Outputs (current XML, symbol list, reports) go to $BUILD/abi-check/.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -202,6 +205,16 @@ else
       [ $rc2 -ne 0 ] && cat "$OUT/abidiff-unexplained.txt"
       [ $rc2 -eq 0 ] && cat "$OUT/abidiff.txt"
     fi
+  fi
+fi
+
+# ---------------------------------------------------------------- rules
+if [ -s "$OUT/current.abi.xml" ]; then
+  if python3 "$HERE/abi_compare.py" --rules "$OUT/current.abi.xml" > "$OUT/rules.txt" 2>&1; then
+    pass rules "$(tail -1 "$OUT/rules.txt")"
+  else
+    fail rules "the public types break the ABI shape rules (no enum/bool/bit-field members, no variadic or by-value struct functions, struct_size first)"
+    cat "$OUT/rules.txt"
   fi
 fi
 

@@ -69,6 +69,14 @@ elif case == "change_macro_value":
     h = edit(h, "#define ZEROBUS_EVENT_ACK 1 ", "#define ZEROBUS_EVENT_ACK 7 ")
 elif case == "renumber_enum":
     h = edit(h, "ZEROBUS_LOG_TRACE = 5", "ZEROBUS_LOG_TRACE = 6")
+elif case == "enum_member":
+    h = edit(h, "} zerobus_stream_stats;", "  zerobus_status selftest_status;\n} zerobus_stream_stats;")
+elif case == "bool_member":
+    h = edit(h, "} zerobus_callbacks;", "  _Bool selftest_flag;\n} zerobus_callbacks;")
+elif case == "variadic_function":
+    h = edit(h, GET_API, "ZEROBUS_API int32_t zerobus_selftest_log(const char *fmt, ...);\n" + GET_API)
+    h = edit(h, API_END, "  int32_t (*selftest_log)(const char *, ...);\n" + API_END)
+    m += "\nZEROBUS_1.1 {\n  global:\n    zerobus_selftest_log;\n} ZEROBUS_1.0;\n"
 elif case == "soname_bump":
     pass
 elif case == "header_not_cxx":

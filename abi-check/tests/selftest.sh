@@ -87,6 +87,9 @@ run_case grow_event_struct fail abidiff
 run_case change_parameter_type fail abidiff
 run_case change_macro_value fail constants
 run_case renumber_enum fail constants
+run_case enum_member fail rules
+run_case bool_member fail rules
+run_case variadic_function fail rules
 run_case soname_bump fail soname
 run_case header_not_cxx fail headers
 run_case header_not_self_contained fail headers

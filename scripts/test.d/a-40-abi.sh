@@ -3,8 +3,8 @@
 #   check      abi-check/check.sh: header compile checks (C99/C11/C++17), SONAME,
 #              exported symbols (zerobus_* only, versioned, none removed), constants,
 #              abidiff against the committed baseline
-#   selftest   the gate rejects 14 kinds of breaks and accepts 5 compatible extensions;
-#              get_api_test.py rejects 4 kinds of broken tables
+#   selftest   the gate rejects 17 kinds of breaks and accepts 4 compatible extensions;
+#              update-baseline refuses a break; get_api_test.py rejects 4 broken tables
 #   get_api    zerobus_get_api(1) covers every exported function, = dlsym, get_api(2) NULL
 #   old        a consumer built against the BASELINE header runs against this library
 #   python/go/java/node  proof consumers (ctypes, cgo+dlopen, JNI, N-API): 1,000 records
