@@ -50,6 +50,10 @@ class ZerobusStream(_core.StreamBase):
         self._waiters: List[Any] = []  # heap of (offset, seq, future)
         self._seq = itertools.count()
         self._space_waiters: List["asyncio.Future[None]"] = []
+        # Highest offset an ACK event reported, and whether an ERROR event was seen:
+        # lets _offset_future settle the common cases without calling the core.
+        self._acked_upto = -1
+        self._error_seen = False
         self._dispatch = _core.AckDispatch(options.ack_callback, self._settle)
         flush_ms = sdk._h.effective(options, "flush_timeout_ms")
         self._flush_timeout_s = None if flush_ms is None else flush_ms / 1000.0
@@ -95,7 +99,7 @@ class ZerobusStream(_core.StreamBase):
         """Deprecated: queues one record and returns a future that completes when it
         is durable (await it). Prefer ingest_record_offset() / ingest_record_nowait()."""
         offset = await self.ingest_record_offset(record)
-        fut = self._offset_future(offset)
+        fut = self._offset_future(offset, handed_out=True)
         fut.add_done_callback(_consume_exception)
         return fut
 
@@ -183,6 +187,11 @@ class ZerobusStream(_core.StreamBase):
                 return
 
     def _settle(self, upto: int, error: Optional[BaseException]) -> None:
+        if error is None:
+            if upto > self._acked_upto:
+                self._acked_upto = upto
+        else:
+            self._error_seen = True
         while self._waiters and self._waiters[0][0] <= upto:
             fut = heapq.heappop(self._waiters)[2]
             if not fut.done():
@@ -209,8 +218,19 @@ class ZerobusStream(_core.StreamBase):
         except asyncio.TimeoutError:
             pass
 
-    def _offset_future(self, offset: int) -> "asyncio.Future[None]":
+    def _offset_future(self, offset: int, handed_out: bool = False) -> "asyncio.Future[None]":
+        """A future settled when `offset` is durable (or will never be). With
+        handed_out (an offset this stream just returned) the common cases need no
+        call into the core."""
         fut = self._loop.create_future()
+        if handed_out and not self._closed and not self._error_seen:
+            if offset <= self._acked_upto:
+                fut.set_result(None)
+            else:
+                # Not yet reported acked: an ACK or ERROR event will settle it
+                # (events are read until close, which settles what is left).
+                heapq.heappush(self._waiters, (offset, next(self._seq), fut))
+            return fut
         try:
             _native.zerobus_stream_wait_for_offset(self._handle, offset, 0)
             fut.set_result(None)
