@@ -194,7 +194,7 @@ def compile_proto(source: str, name: str, tmp_path) -> Any:
     return _compiled[source]
 
 
-def compile_proto_file(proto_path: str, out_dir: str) -> Any:
+def compile_proto_file(proto_path: str, out_dir: str, load: bool = True) -> Any:
     proto_dir, fname = os.path.split(proto_path)
     try:
         from grpc_tools import protoc  # type: ignore
@@ -206,6 +206,8 @@ def compile_proto_file(proto_path: str, out_dir: str) -> Any:
         rc = subprocess.call(["protoc", "--python_out=" + out_dir, "--proto_path=" + proto_dir,
                               proto_path])
     assert rc == 0, "protoc failed for %s" % proto_path
+    if not load:
+        return None
     if out_dir not in sys.path:
         sys.path.insert(0, out_dir)
     modname = fname[:-len(".proto")] + "_pb2"
