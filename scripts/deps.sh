@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake pkg-config git
   libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
   libsqlite3-dev sqlite3 libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libssl-dev openssl
-  valgrind clang libclang-rt-14-dev abigail-tools swig python3-dev clang-format
+  valgrind clang libclang-rt-14-dev abigail-tools swig python3-dev python3-venv clang-format
   openjdk-17-jdk-headless nodejs  # abi-check consumers: javac + jni.h, node + node_api.h/uv.h
 )
 missing=()
