@@ -35,7 +35,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 __all__ = ["DeltaType", "parse_type", "generate_proto", "fetch_columns", "main",
            "SchemaError"]
@@ -189,7 +189,7 @@ _MAP_KEYS = {"int32", "int64", "string", "bool"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _field_numbers() -> "iter[int]":
+def _field_numbers() -> Iterator[int]:
     n = 1
     while True:
         if 19000 <= n <= 19999:
