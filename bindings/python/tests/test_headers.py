@@ -3,7 +3,6 @@ import threading
 
 import pytest
 
-from conftest import CLIENT_ID, CLIENT_SECRET
 from zerobus import NonRetriableException, ZerobusException
 from zerobus.sdk.shared import (
     HeadersProvider,

@@ -40,7 +40,7 @@ try:
     def _fast_dumps(obj: Any) -> str:
         return _join(_c_encoder(obj, 0))
 except ImportError:  # pragma: no cover - CPython always has _json
-    _fast_dumps = _dumps
+    _fast_dumps = _dumps  # type: ignore[assignment]
 _Message: Optional[type] = None
 
 
@@ -73,7 +73,7 @@ def convert_record(record: Any, json_mode: int) -> Any:
     if isinstance(record, (bytes, bytearray, memoryview)):
         return bytes(record)
     if isinstance(record, _message_class()):
-        return record.SerializeToString()
+        return record.SerializeToString()  # type: ignore[attr-defined]
     raise TypeError(
         "a PROTO stream accepts protobuf Message or bytes records, not %s"
         % type(record).__name__

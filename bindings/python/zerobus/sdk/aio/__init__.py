@@ -14,10 +14,10 @@ import asyncio
 import functools
 import heapq
 import itertools
-from typing import Any, Awaitable, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from ... import _core, _log
-from ..._errors import NonRetriableException, ZerobusException
+from ..._errors import ZerobusException
 from ..shared import (
     HeadersProvider,
     StreamConfigurationOptions,

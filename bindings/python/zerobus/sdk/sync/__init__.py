@@ -14,7 +14,7 @@ import threading
 from typing import Any, List, Optional, Sequence
 
 from ... import _core, _log
-from ..._errors import NonRetriableException, ZerobusException
+from ..._errors import ZerobusException
 from ..shared import (
     HeadersProvider,
     RecordAcknowledgment,
