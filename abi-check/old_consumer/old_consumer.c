@@ -337,6 +337,22 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   for (size_t i = 0; i < sizeof small - offsetof(zerobus_stream_stats, bytes_queued); i++)
     CHECK(tail[i] == 0x77, "get_stats wrote beyond struct_size (byte %zu)", i);
 
+  /* A NEWER consumer's larger struct on this library: the known part is filled,
+   * the unknown tail is left alone (not zeroed, not overrun). */
+  struct {
+    zerobus_stream_stats st;
+    int64_t future_field;
+    char guard[32];
+  } big;
+  memset(&big, 0x33, sizeof big);
+  big.st.struct_size = (uint32_t)(sizeof big.st + sizeof big.future_field);
+  CHECK(zerobus_stream_get_stats(s, &big.st) == ZEROBUS_OK, "get_stats larger struct");
+  CHECK(big.st.records_acked == 1000 && big.st.records_failed == 0,
+        "larger stats struct: records_acked %" PRId64, big.st.records_acked);
+  unsigned char *ftail = (unsigned char *)&big.future_field;
+  for (size_t i = 0; i < sizeof big.future_field + sizeof big.guard; i++)
+    CHECK(ftail[i] == 0x33, "get_stats wrote past its own struct (byte %zu)", i);
+
   CHECK_OK(zerobus_stream_close(s, &err), err);
   CHECK_OK(zerobus_stream_close(s, &err), err); /* idempotent */
   CHECK(zerobus_stream_state(s) == ZEROBUS_STATE_CLOSED, "state after close %d",
@@ -363,8 +379,16 @@ static void check_event_stream(zerobus_sdk *sdk) {
   zerobus_options *o = json_options();
   zerobus_stream *s = NULL;
   zerobus_error *err = NULL;
+  /* A newer consumer's larger callbacks table (one more trailing member, all NULL
+   * here): accepted; the library reads only the members it knows. */
+  struct {
+    zerobus_callbacks cb;
+    void (*future_callback)(void *user_data);
+  } big;
+  memset(&big, 0, sizeof big);
+  big.cb.struct_size = (uint32_t)sizeof big;
   CHECK_OK(zerobus_stream_create(sdk, "main.default.abi_old_events", NULL, 0, "test-client",
-                                 "test-secret", o, NULL, &s, &err),
+                                 "test-secret", o, &big.cb, &s, &err),
            err);
   zerobus_options_destroy(o);
   char bodies[100][64];
