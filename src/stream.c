@@ -574,7 +574,13 @@ static void pump(zerobus_stream *s) {
   op.data.send_message.send_message = bb;
   c->send_bb = bb;
   c->write_inflight = 1;
-  if (start_batch(s, c, &op, 1, ZB_T_WRITE) != 0) {
+  /* gRPC may do real work inside start_batch (framing, a socket write): let
+   * producers keep queueing meanwhile. Nothing else starts a write on this call
+   * (write_inflight is set) and only this thread frees calls. */
+  pthread_mutex_unlock(&s->mu);
+  int rc = start_batch(s, c, &op, 1, ZB_T_WRITE);
+  pthread_mutex_lock(&s->mu);
+  if (rc != 0) {
     c->write_inflight = 0;
     grpc_byte_buffer_destroy(bb);
     c->send_bb = NULL;
@@ -1392,7 +1398,6 @@ ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error
         result = e;
       }
     }
-    zerobus_error_destroy(NULL);
   }
   s->close_requested = 1;
   wake_engine(s);
