@@ -346,6 +346,7 @@ typedef struct record_view {
   int is_json;
 } record_view;
 
+/* Strings are bound SQLITE_STATIC: the cJSON value outlives the sqlite3_step(). */
 static void bind_value(sqlite3_stmt *st, int param, const cJSON *v, int is_blob) {
   if (is_blob && cJSON_IsString(v)) {
     uint8_t *raw = NULL;
@@ -364,13 +365,13 @@ static void bind_value(sqlite3_stmt *st, int param, const cJSON *v, int is_blob)
     else {
       unsigned long long u = strtoull(s, NULL, 10);
       if (u <= 0x7fffffffffffffffULL) sqlite3_bind_int64(st, param, (long long)u);
-      else sqlite3_bind_text(st, param, s, -1, SQLITE_TRANSIENT);
+      else sqlite3_bind_text(st, param, s, -1, SQLITE_STATIC);
     }
   } else if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
     if (d == floor(d) && fabs(d) < 9.2e18) sqlite3_bind_int64(st, param, (long long)d);
     else sqlite3_bind_double(st, param, d);
-  } else if (cJSON_IsString(v)) sqlite3_bind_text(st, param, v->valuestring, -1, SQLITE_TRANSIENT);
+  } else if (cJSON_IsString(v)) sqlite3_bind_text(st, param, v->valuestring, -1, SQLITE_STATIC);
   else {
     char *txt = cJSON_PrintUnformatted(v);
     if (txt) sqlite3_bind_text(st, param, txt, -1, free);
