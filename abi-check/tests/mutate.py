@@ -6,6 +6,7 @@ EXTRA_C receives additional C source to link into the stub (empty when unused).
 Each edit must find its anchor text, so a header rewrite cannot silently turn a
 case into a no-op.
 """
+import re
 import sys
 
 case, header, mapfile, extra_c = sys.argv[1:5]
@@ -39,7 +40,12 @@ elif case == "append_callback_member":
 elif case == "append_stats_member":
     h = edit(h, "} zerobus_stream_stats;", "  int64_t selftest_counter;\n} zerobus_stream_stats;")
 elif case == "append_status_code":
-    h = edit(h, "ZEROBUS_ERR_INTERNAL = 23\n", "ZEROBUS_ERR_INTERNAL = 23,\n  ZEROBUS_ERR_SELFTEST = 24\n")
+    # after the last enumerator, whatever it is (the baseline may have grown)
+    h2 = re.sub(r"(\S)(\s*/\*[^*]*\*/)?\n\} zerobus_status;",
+                r"\1,\2\n  ZEROBUS_ERR_SELFTEST = 9999\n} zerobus_status;", h, count=1)
+    if h2 == h:
+        sys.exit("mutate.py append_status_code: end of zerobus_status not found")
+    h = h2
 elif case == "leak_dependency_symbol":
     extra = '__attribute__((visibility("default"))) int grpc_selftest_leak(void) { return 0; }\n'
     m = edit(m, "zerobus_*;", "zerobus_*;\n    grpc_selftest_leak;")
