@@ -267,6 +267,69 @@ static void test_close_wakes_blocked_ingest(void) {
   zerobus_stream_destroy(s);
 }
 
+/* Unacked batches keep their grouping; recreate re-ingests each as one call. */
+static void test_unacked_batches_and_recreate(void) {
+  const char *t = "main.fail.batches";
+  faults(t, "[{\"no_ack\":true}]");
+  zerobus_stream *s = NULL;
+  zerobus_error *e = NULL;
+  const char *kv[] = {"flush_timeout_ms=200", NULL};
+  CHECK_OK(json_stream(sdk, t, kv, NULL, &s, &e), &e);
+  /* offsets: 0 = {0}, 1 = batch {1,2,3}, 2 = {4}, 3 = batch {5,6} */
+  char b[7][32];
+  size_t l[7];
+  const void *d[7];
+  for (int i = 0; i < 7; i++) {
+    l[i] = (size_t)rec(b[i], sizeof b[i], i);
+    d[i] = b[i];
+  }
+  int64_t off;
+  CHECK_OK(zerobus_stream_ingest(s, d[0], l[0], 0, &off, &e), &e);
+  CHECK_OK(zerobus_stream_ingest_batch(s, d + 1, l + 1, 3, 0, &off, &e), &e);
+  CHECK_EQ(off, 1);
+  CHECK_OK(zerobus_stream_ingest(s, d[4], l[4], 0, &off, &e), &e);
+  CHECK_OK(zerobus_stream_ingest_batch(s, d + 5, l + 5, 2, 0, &off, &e), &e);
+  CHECK_EQ(off, 3);
+  CHECK_ST(zerobus_stream_close(s, &e), ZEROBUS_ERR_TIMEOUT, &e);
+  zerobus_error_destroy(e);
+  e = NULL;
+  zerobus_records *r = NULL;
+  CHECK_OK(zerobus_stream_get_unacked(s, &r, &e), &e);
+  CHECK_EQ(zerobus_records_count(r), 7);
+  CHECK_EQ(zerobus_records_batch_count(r), 4);
+  static const size_t want_first[4] = {0, 1, 4, 5}, want_count[4] = {1, 3, 1, 2};
+  for (size_t i = 0; i < 4; i++) {
+    size_t f, c;
+    int64_t o;
+    CHECK(zerobus_records_batch(r, i, &f, &c, &o) == ZEROBUS_OK);
+    CHECK_EQ(f, want_first[i]);
+    CHECK_EQ(c, want_count[i]);
+    CHECK_EQ(o, (int64_t)i);
+  }
+  for (size_t i = 0; i < 7; i++) {
+    const void *x;
+    size_t n;
+    CHECK(zerobus_records_get(r, i, &x, &n) == ZEROBUS_OK);
+    CHECK(n == l[i] && memcmp(x, d[i], n) == 0);
+  }
+  zerobus_records_destroy(r);
+  CHECK_EQ(zl_row_count(&srv, t), 7); /* stored, never acked */
+  CHECK_EQ(zl_clear_faults(&srv), 0);
+  zerobus_stream *s2 = NULL;
+  CHECK_OK(zerobus_stream_recreate(s, NULL, &s2, &e), &e);
+  CHECK_EQ(STAT(s2, last_offset), 3);      /* four ingest calls again */
+  CHECK_EQ(STAT(s2, records_queued), 7);
+  CHECK_OK(zerobus_stream_close(s2, &e), &e);
+  zerobus_stream_destroy(s2);
+  zerobus_stream_destroy(s);
+  zl_blob *bl = NULL;
+  long long n = zl_payloads(&srv, t, &bl);
+  CHECK_EQ(n, 14); /* at-least-once: 7 unacked + 7 re-ingested */
+  for (long long i = 0; i < 14; i++)
+    CHECK(bl[i].len == l[i % 7] && memcmp(bl[i].data, d[i % 7], bl[i].len) == 0);
+  zl_blobs_free(bl, n);
+}
+
 int main(void) {
   start_server(&srv, NULL);
   sdk = sdk_for(&srv, NULL);
@@ -275,6 +338,7 @@ int main(void) {
   RUN(test_close_flush_timeout);
   RUN(test_destroy_wakes_blocked);
   RUN(test_close_wakes_blocked_ingest);
+  RUN(test_unacked_batches_and_recreate);
   zerobus_sdk_destroy(sdk);
   zl_stop(&srv);
   fprintf(stderr, "all passed\n");
