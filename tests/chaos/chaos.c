@@ -1113,11 +1113,11 @@ static void verify_lane(lane *L, totals *T) {
     resent += L->gens[gi]->st.records_resent;
     if (!L->gens[gi]->finished) anomaly(L, "gen %d never finished", gi);
   }
-  printf("lane %d %-5s mode=%-11s auth=%-7s accepted=%lld stored=%lld dup=%lld returned=%ld unrecovered=%lld "
+  printf("lane %d %-5s mode=%-11s auth=%-7s%s accepted=%lld stored=%lld dup=%lld returned=%ld unrecovered=%lld "
          "lost=%lld invented=%lld corrupt=%lld order=%lld acked_unstored=%lld streams=%d failovers=%ld "
          "recreates=%ld reconnects=%lld queue_full=%ld anomalies=%ld\n",
          L->idx, L->json ? "json" : "proto", L->mode == 0 ? "poll_events" : L->mode == 1 ? "poll" : "dispatch",
-         L->oauth ? "oauth" : "headers", accepted, distinct, dups, L->returned_records, unrecovered, lost, invented,
+         L->oauth ? "oauth" : "headers", L->idx % 4 == 3 ? " recovery=off" : "", accepted, distinct, dups, L->returned_records, unrecovered, lost, invented,
          corrupt, order, acked_unstored, L->ngens, L->failovers, L->recreates, rec, L->queue_full,
          L->anomalies.count);
   T->accepted += accepted;
@@ -1212,7 +1212,10 @@ static zerobus_options *lane_options(lane *L) {
                          {"flush_timeout_ms", "60000"},
                          {"stream_paused_max_wait_time_ms", pmw},
                          {"dispatch_thread", L->mode == 2 ? "true" : "false"},
-                         {"max_request_bytes", L->idx % 3 == 2 ? "4096" : "1048576"}};
+                         {"max_request_bytes", L->idx % 3 == 2 ? "4096" : "1048576"},
+                         /* every 4th lane runs without recovery: each fault fails its
+                          * stream, so get_unacked/recreate get exercised hard */
+                         {"recovery", L->idx % 4 == 3 ? "false" : "true"}};
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
     zerobus_error *e = NULL;
     if (zerobus_options_set(o, kv[i][0], kv[i][1], &e) != ZEROBUS_OK) {
