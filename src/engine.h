@@ -223,6 +223,12 @@ struct zerobus_stream {
   int auth_retry_used;   /* UNAUTHENTICATED: one fresh-token attempt */
   int ever_created;
   int64_t next_attempt_at;
+  /* A connection that could not be established (refused, TLS, proxy) is retried
+   * within the same attempt until its deadline, so a short outage does not burn
+   * the whole budget; the last connection error is what the attempt reports. */
+  int64_t conn_retry_at;    /* 0 = none pending */
+  int64_t conn_retry_delay; /* ms, doubles up to 1 s */
+  int64_t attempt_deadline;
   int64_t pause_until;   /* PAUSED */
   int64_t close_deadline;
   char *stream_id;       /* current (under mu) */

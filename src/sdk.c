@@ -5,9 +5,12 @@
  * One channel per connection attempt: every creation or recovery attempt of a
  * stream opens its own channel with a local subchannel pool, so a stream never
  * shares a TCP connection (or a connection in gRPC's reconnect backoff) with
- * another stream or with its own previous, failed call. A failed connection is
- * reported at once (fail-fast) with gRPC's reason (refused, TLS handshake, proxy),
- * and each attempt is bounded by the engine's own timer (recovery_timeout_ms).
+ * another stream or with its own previous, failed call. Calls are fail-fast (no
+ * wait-for-ready): a connection that cannot be made ends the call at once with
+ * gRPC's reason (refused, TLS handshake, proxy). The engine then opens a new
+ * channel within the same attempt (100 ms, doubling to 1 s) until the attempt's
+ * own timer (recovery_timeout_ms) runs out, so outages shorter than an attempt
+ * are ridden out and a failed attempt reports the real cause, not a timeout.
  *
  * grpc_init()/grpc_shutdown() are reference-counted by gRPC: one pair per SDK.
  * The SDK is refcounted (the user's handle + one per stream), so streams keep it

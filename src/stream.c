@@ -460,12 +460,18 @@ static zerobus_status build_metadata(zerobus_stream *s, grpc_metadata **md_out, 
   return ZEROBUS_OK;
 }
 
-/* Starts one connection attempt (creation or recovery). Under mu. */
-static void start_attempt(zerobus_stream *s) {
-  s->attempts++;
-  if (s->ever_created) s->stats.recovery_attempts++;
-  zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: connection attempt %d of %d (%s)",
-         s->table, s->attempts, max_attempts(s), s->ever_created ? "recovery" : "creation");
+/* Starts one connection attempt (creation or recovery), or, with same_attempt,
+ * a new connection inside the current attempt. Under mu. */
+static void start_attempt(zerobus_stream *s, int same_attempt) {
+  s->conn_retry_at = 0;
+  if (!same_attempt) {
+    s->attempts++;
+    if (s->ever_created) s->stats.recovery_attempts++;
+    s->attempt_deadline = zb_now_ms() + s->config.recovery_timeout_ms;
+    s->conn_retry_delay = 100;
+    zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: connection attempt %d of %d (%s)",
+           s->table, s->attempts, max_attempts(s), s->ever_created ? "recovery" : "creation");
+  }
   zerobus_error *e = NULL;
   grpc_metadata *md = NULL;
   size_t n_md = 0;
@@ -509,7 +515,7 @@ static void start_attempt(zerobus_stream *s) {
     return;
   }
   c->live = 1;
-  c->deadline = zb_now_ms() + s->config.recovery_timeout_ms;
+  c->deadline = s->attempt_deadline;
   c->ack_clock = zb_now_ms();
   grpc_op ops[2];
   memset(ops, 0, sizeof ops);
@@ -708,6 +714,22 @@ static void handle_status(zerobus_stream *s, zb_call *c) {
     gpr_free(details);
   }
   if (!err) err = zb_error_new(ZEROBUS_ERR_NO_MEMORY, 1, -1, -1, "out of memory");
+  if (!c->created && !c->local_err && c->status == GRPC_STATUS_UNAVAILABLE &&
+      grpc_channel_check_connectivity_state(c->channel, 0) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    /* No connection at all (refused, TLS handshake, proxy): try again inside
+     * this attempt while its deadline allows. */
+    int64_t now = zb_now_ms();
+    if (now + s->conn_retry_delay < s->attempt_deadline && !s->close_requested) {
+      zb_log(&s->logger, ZEROBUS_LOG_DEBUG,
+             "stream to %s: cannot connect (%s); trying again in %lld ms", s->table,
+             err->message, (long long)s->conn_retry_delay);
+      set_last_err(s, err);
+      zerobus_error_destroy(err);
+      s->conn_retry_at = now + s->conn_retry_delay;
+      s->conn_retry_delay = s->conn_retry_delay * 2 > 1000 ? 1000 : s->conn_retry_delay * 2;
+      return;
+    }
+  }
   if (!c->created)
     attempt_failed(s, err);
   else
@@ -830,8 +852,16 @@ static int64_t run_timers(zerobus_stream *s) {
     if ((s->state == ZEROBUS_STATE_OPENING || s->state == ZEROBUS_STATE_RECOVERING ||
          s->state == ZEROBUS_STATE_PAUSED)) {
       if (s->state == ZEROBUS_STATE_PAUSED) s->state = ZEROBUS_STATE_RECOVERING;
-      if (now >= s->next_attempt_at) {
-        start_attempt(s);
+      if (s->conn_retry_at) {
+        if (now >= s->conn_retry_at) {
+          start_attempt(s, 1);
+          now = zb_now_ms();
+          next = now + ENGINE_TICK_MS;
+        } else if (s->conn_retry_at < next) {
+          next = s->conn_retry_at;
+        }
+      } else if (now >= s->next_attempt_at) {
+        start_attempt(s, 0);
         now = zb_now_ms();
         next = now + ENGINE_TICK_MS;
       } else if (s->next_attempt_at < next) {

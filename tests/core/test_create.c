@@ -179,7 +179,8 @@ static void test_hang_headers_timeout(void) {
   zerobus_error_destroy(e);
 }
 
-/* Nothing listening: fails fast per attempt with UNAVAILABLE. */
+/* Nothing listening: every attempt retries the connection until its deadline,
+ * then the stream fails with the connection error (UNAVAILABLE, refused). */
 static void test_no_server(void) {
   zl_server dead;
   start_server(&dead, NULL);
@@ -191,12 +192,17 @@ static void test_no_server(void) {
   zerobus_error *e = NULL;
   CHECK_OK(zerobus_sdk_new(ep, url, NULL, &sdk2, &e), &e);
   zerobus_stream *s = NULL;
-  const char *kv[] = {"recovery_retries=2", NULL};
+  /* each attempt keeps reconnecting until its 400 ms are up */
+  const char *kv[] = {"recovery_retries=2", "recovery_timeout_ms=400", NULL};
   long long t0 = now_ms();
   CHECK_ST(json_stream(sdk2, "main.cr.dead", kv, NULL, &s, &e), ZEROBUS_ERR_RETRIES_EXHAUSTED,
            &e);
-  CHECK(now_ms() - t0 < 2000 * slack());
+  long long dt = now_ms() - t0;
+  fprintf(stderr, "   no server: %lld ms: %s\n", dt, zerobus_error_message(e));
+  CHECK(dt >= 800);
+  CHECK(dt < 3000 * slack());
   CHECK_EQ(zerobus_error_grpc_status(e), 14);
+  CHECK(strstr(zerobus_error_message(e), "refused") != NULL);
   zerobus_error_destroy(e);
   zerobus_sdk_destroy(sdk2);
 }

@@ -265,6 +265,43 @@ static void test_headers_provider_every_attempt(void) {
   zl_stop(&na);
 }
 
+/* The server goes away and comes back on the same port within one attempt's
+ * recovery_timeout_ms: the attempt keeps reconnecting instead of failing. */
+static void test_server_restart_same_port(void) {
+  zl_server a;
+  start_server(&a, NULL);
+  zerobus_sdk *sdk2 = sdk_for(&a, NULL);
+  const char *t = "main.rec.restart";
+  zerobus_stream *s = NULL;
+  zerobus_error *e = NULL;
+  const char *kv[] = {"recovery_timeout_ms=5000", NULL};
+  CHECK_OK(json_stream(sdk2, t, kv, NULL, &s, &e), &e);
+  ingest_n(s, 0, 10);
+  CHECK_OK(zerobus_stream_flush(s, &e), &e);
+  char db[512], gp[16], hp[16];
+  snprintf(db, sizeof db, "%s", a.db_path);
+  snprintf(gp, sizeof gp, "%d", a.grpc_port);
+  snprintf(hp, sizeof hp, "%d", a.http_port);
+  CHECK_EQ(zl_kill(&a), 0);
+  ingest_n(s, 10, 10); /* queued while the server is down */
+  sleep_ms(600);
+  zl_server b;
+  CHECK_EQ(zl_start_db(&b, db, (const char *[]){"--port", gp, "--http-port", hp, NULL}), 0);
+  CHECK_EQ(b.grpc_port, atoi(gp));
+  CHECK_OK(zerobus_stream_flush(s, &e), &e);
+  CHECK_EQ(STAT(s, reconnects), 1);
+  /* one attempt that reconnected until the server was back; the new server
+   * process does not know the cached token (UNAUTHENTICATED), so one more
+   * attempt with a fresh token */
+  CHECK_EQ(STAT(s, recovery_attempts), 2);
+  CHECK_EQ(zl_counter(&b, NULL, "tokens_issued"), 1);
+  CHECK_OK(zerobus_stream_close(s, &e), &e);
+  zerobus_stream_destroy(s);
+  zerobus_sdk_destroy(sdk2);
+  check_replay_runs(&b, t, 20, NULL);
+  zl_stop(&b);
+}
+
 int main(void) {
   start_server(&srv, (const char *[]){"--ack-interval-ms", "20", NULL});
   sdk = sdk_for(&srv, NULL);
@@ -275,6 +312,7 @@ int main(void) {
   RUN(test_close_signal);
   RUN(test_close_signal_early_resume);
   RUN(test_headers_provider_every_attempt);
+  RUN(test_server_restart_same_port);
   zerobus_sdk_destroy(sdk);
   CHECK_EQ(zl_stop(&srv), 0);
   fprintf(stderr, "all passed\n");
