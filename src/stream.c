@@ -1436,16 +1436,18 @@ ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error
   if (join) s->engine_started = 0;
   pthread_mutex_unlock(&s->mu);
   if (join) pthread_join(s->engine, NULL);
-  zb_events_stop_dispatcher(s, s->config.callback_max_wait_time_ms);
   pthread_mutex_lock(&s->mu);
   if (s->state != ZEROBUS_STATE_FAILED) s->state = ZEROBUS_STATE_CLOSED;
   s->close_result = result;
+  /* done before draining the dispatcher: a callback calling close() meanwhile
+   * gets this result instead of waiting for its own thread to finish */
   s->close_done = 1;
   zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: closed (%s)", s->table,
          result ? result->message : "ok");
   zerobus_status st = result ? zb_fail_copy(err, result) : ZEROBUS_OK;
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
+  zb_events_stop_dispatcher(s, s->config.callback_max_wait_time_ms);
   zb_stream_leave(s);
   return st;
 }

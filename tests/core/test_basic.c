@@ -401,6 +401,19 @@ static void closing_ack(void *ud, int64_t o) {
   }
 }
 
+/* on_ack (dispatcher thread) closes the stream while the main thread closes it
+ * too. */
+static void dispatch_closing_ack(void *ud, int64_t o) {
+  reenter *r = ud;
+  __atomic_add_fetch(&r->acks, 1, __ATOMIC_SEQ_CST);
+  if (o == 5) {
+    zerobus_error *e = NULL;
+    r->close_st = zerobus_stream_close(r->s, &e);
+    zerobus_error_destroy(e);
+    __atomic_store_n(&r->closed_in_cb, 1, __ATOMIC_SEQ_CST);
+  }
+}
+
 /* Callbacks may call stream functions (ingest, stats, close) without deadlock. */
 static void test_callbacks_reenter(void) {
   reenter r;
@@ -433,6 +446,23 @@ static void test_callbacks_reenter(void) {
   CHECK_EQ(r.close_st, ZEROBUS_OK);
   CHECK_EQ(r.acks, 10);
   CHECK_EQ(zerobus_stream_state(r.s), ZEROBUS_STATE_CLOSED);
+  zerobus_stream_destroy(r.s);
+  /* dispatcher mode: close from the callback and from the main thread */
+  memset(&r, 0, sizeof r);
+  cb.on_ack = dispatch_closing_ack;
+  const char *kv2[] = {"dispatch_thread=1", NULL};
+  CHECK_OK(json_stream(sdk, "main.basic.reenter3", kv2, &cb, &r.s, &e), &e);
+  ingest_n(r.s, 0, 10);
+  CHECK_OK(zerobus_stream_close(r.s, &e), &e);
+  long long t1 = now_ms();
+  while (!__atomic_load_n(&r.closed_in_cb, __ATOMIC_SEQ_CST) && now_ms() - t1 < 5000 * slack())
+    sleep_ms(5);
+  CHECK_EQ(__atomic_load_n(&r.closed_in_cb, __ATOMIC_SEQ_CST), 1);
+  CHECK_EQ(r.close_st, ZEROBUS_OK);
+  t1 = now_ms();
+  while (__atomic_load_n(&r.acks, __ATOMIC_SEQ_CST) < 10 && now_ms() - t1 < 5000 * slack())
+    sleep_ms(5);
+  CHECK_EQ(__atomic_load_n(&r.acks, __ATOMIC_SEQ_CST), 10);
   zerobus_stream_destroy(r.s);
 }
 
