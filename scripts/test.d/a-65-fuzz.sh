@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Lane A: libFuzzer targets (tests/fuzz), built with clang into build/fuzz
-# (-fsanitize=fuzzer,address,undefined), each run for FUZZ_SECONDS (default 20)
+# (-fsanitize=fuzzer,address,undefined), each run for FUZZ_SECONDS (default 16)
 # from its committed seed corpus (copied, so the run never rewrites the tree),
 # after replaying the committed regression inputs. A crash, sanitizer report,
 # leak or failed property check fails the stage; the input that triggered it is
 # kept in build/test-logs/fuzz-<target>-crash-*.
 set -uo pipefail
 FUZZ_BUILD="$ROOT/build/fuzz"
-SECS=${FUZZ_SECONDS:-20}
+SECS=${FUZZ_SECONDS:-16}
 LOGS="$ROOT/build/test-logs"
 mkdir -p "$LOGS"
 cmake -S "$ROOT" -B "$FUZZ_BUILD" -DZEROBUS_FUZZ=ON -DCMAKE_C_COMPILER=clang \
