@@ -7,7 +7,8 @@
  * starts its process-wide threads (executor, timer manager, resolver) lazily on
  * first use and keeps them. After the cycles the counts may take a moment to
  * settle (gRPC's timer threads retire on their own), so the check polls for up
- * to 5 s. Every record must have been stored exactly once (row count).
+ * to 5 s; no growth is allowed (a count below the baseline, gRPC retiring one
+ * of its own threads, is fine). Every record must be stored exactly once.
  */
 #include <unistd.h>
 
@@ -77,8 +78,8 @@ int main(int argc, char **argv) {
   int t1, f1;
   settle(t0, f0, &t1, &f1);
   printf("stream cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d\n", stream_cycles, ms1 - ms0, t0, t1, f0, f1);
-  CHECK_INT(t1, t0);
-  CHECK_INT(f1, f0);
+  CHECK_LE(t1, t0);
+  CHECK_LE(f1, f0);
 
   /* SDK cycles: a new SDK (channel, token cache) each time */
   zerobus_sdk_destroy(sdk);
@@ -96,8 +97,8 @@ int main(int argc, char **argv) {
   settle(t2, f2, &t3, &f3);
   printf("sdk cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d\n", sdk_cycles, res_now_ms() - ms2, t2, t3, f2,
          f3);
-  CHECK_INT(t3, t2);
-  CHECK_INT(f3, f2);
+  CHECK_LE(t3, t2);
+  CHECK_LE(f3, f2);
 
   /* every cycle's record stored exactly once */
   CHECK_INT(zl_row_count(&srv, table), total);
