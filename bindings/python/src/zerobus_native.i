@@ -576,13 +576,13 @@ out:
   return result;
 }
 
-/* Moves up to `cap` (<= 1024) pending events out of the core, waiting up to
+/* Moves up to `cap` (<= 256) pending events out of the core, waiting up to
  * timeout_ms (<0 forever) without the GIL. Returns a list of tuples
  *   (kind, status, first, last, message, retryable, grpc_status, http_status)
  * (message None for acks). */
 PyObject *zbpy_poll_events(zerobus_stream *s, int cap, int timeout_ms) {
-  zerobus_event ev[1024];
-  if (cap < 1 || cap > 1024) cap = 1024;
+  zerobus_event ev[256]; /* 10 KB of stack: fine on small thread stacks too */
+  if (cap < 1 || cap > 256) cap = 256;
   size_t n = 0;
   zerobus_error *err = NULL;
   zerobus_status st;

@@ -175,7 +175,7 @@ class ZerobusStream(_core.StreamBase):
             return
         while True:
             try:
-                events = _native.poll_events(self._handle, 1024, 0)
+                events = _native.poll_events(self._handle, 256, 0)
             except ZerobusException:
                 _log.logger.exception("polling the stream's events failed")
                 self._stop_reading()
@@ -183,7 +183,7 @@ class ZerobusStream(_core.StreamBase):
             if not events:
                 return
             self._dispatch.dispatch(events)
-            if len(events) < 1024:
+            if len(events) < 256:
                 return
 
     def _settle(self, upto: int, error: Optional[BaseException]) -> None:

@@ -164,7 +164,7 @@ class ZerobusStream(_core.StreamBase):
             stopping = self._stop_polling
             try:
                 with self._poll_lock:
-                    events = _native.poll_events(handle, 1024,
+                    events = _native.poll_events(handle, 256,
                                                  0 if stopping else _POLL_TIMEOUT_MS)
             except ZerobusException:
                 _log.logger.exception("polling the stream's events failed")
@@ -182,7 +182,7 @@ class ZerobusStream(_core.StreamBase):
                     if not self._poll_lock.acquire(blocking=False):
                         return
                     try:
-                        events = _native.poll_events(self._handle, 1024, 0)
+                        events = _native.poll_events(self._handle, 256, 0)
                     finally:
                         self._poll_lock.release()
                     if not events:
