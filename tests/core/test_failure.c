@@ -219,6 +219,17 @@ static void *blocked_flush(void *arg) {
   return NULL;
 }
 
+static void *blocked_poll(void *arg) {
+  blocked *b = arg;
+  int32_t n;
+  do {
+    n = zerobus_stream_poll(b->s, -1); /* forever, until destroy */
+  } while (n > 0);
+  b->st = n < 0 ? (zerobus_status)-n : ZEROBUS_OK;
+  __atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
 /* destroy() of an active stream with threads blocked inside it: they return
  * STREAM_CLOSED, destroy is fast, nothing crashes. */
 static void test_destroy_wakes_blocked(void) {
@@ -229,20 +240,24 @@ static void test_destroy_wakes_blocked(void) {
   const char *kv[] = {"max_inflight_records=5", NULL};
   CHECK_OK(json_stream(sdk, t, kv, NULL, &s, &e), &e);
   ingest_n(s, 0, 5);
-  blocked a = {s, 0, 0}, b = {s, 0, 0};
-  pthread_t ta, tb;
+  blocked a = {s, 0, 0}, b = {s, 0, 0}, c = {s, 0, 0};
+  pthread_t ta, tb, tc;
   pthread_create(&ta, NULL, blocked_ingest, &a);
   pthread_create(&tb, NULL, blocked_flush, &b);
+  pthread_create(&tc, NULL, blocked_poll, &c);
   sleep_ms(200);
   CHECK_EQ(__atomic_load_n(&a.done, __ATOMIC_SEQ_CST), 0);
   CHECK_EQ(__atomic_load_n(&b.done, __ATOMIC_SEQ_CST), 0);
+  CHECK_EQ(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST), 0);
   long long t0 = now_ms();
   zerobus_stream_destroy(s);
   long long dt = now_ms() - t0;
   pthread_join(ta, NULL);
   pthread_join(tb, NULL);
+  pthread_join(tc, NULL);
   CHECK_EQ(a.st, ZEROBUS_ERR_STREAM_CLOSED);
   CHECK_EQ(b.st, ZEROBUS_ERR_STREAM_CLOSED);
+  CHECK_EQ(c.done, 1); /* poll returned (0 or STREAM_CLOSED) */
   CHECK(dt < 1000 * slack());
 }
 
