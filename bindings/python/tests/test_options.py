@@ -140,3 +140,26 @@ def test_sdk_options_are_validated():
     with pytest.raises(NonRetriableException) as ei:
         ZerobusSdk("ftp://nowhere", "http://127.0.0.1:1")
     assert ei.value.status_name == "ZEROBUS_ERR_INVALID_ARGUMENT"
+
+
+def test_readme_defaults_table_matches_the_core():
+    """bindings/python/README.md documents the core's defaults; keep them in sync."""
+    import os
+    import re
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    rows = dict(re.findall(r"^\| `(\w+)` \| stream \| [^|]+\| `([^`]+)`", readme, re.M))
+    defaults = option_defaults()
+    assert set(rows) == set(defaults), (set(rows) ^ set(defaults))
+    for name, text in rows.items():
+        value = defaults[name]
+        if name == "log_level":
+            continue  # documented as "from the environment or the logger"
+        if value is None:
+            assert text == "None", name
+        elif isinstance(value, bool):
+            assert text == str(value), name
+        elif name == "record_type":
+            assert text == value.name, name
+        else:
+            assert int(text) == value, name
