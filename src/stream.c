@@ -1133,6 +1133,9 @@ static zerobus_status ingest(zerobus_stream *s, const void *const *data, const s
                              size_t n, zb_ext *ext, uint32_t flags, int64_t *offset,
                              zerobus_error **err) {
   uint64_t payload = 0, enc = 0;
+  if (flags & ~(uint32_t)ZEROBUS_INGEST_NONBLOCK)
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "unknown ingest flags 0x%x",
+                   (unsigned)(flags & ~(uint32_t)ZEROBUS_INGEST_NONBLOCK));
   for (size_t i = 0; i < n; i++) {
     payload += lens[i];
     enc += 1 + zb_varint_len(lens[i]) + lens[i];

@@ -117,6 +117,8 @@ static void test_stream_args(zl_server *srv) {
   CHECK_ST(zerobus_stream_ingest(s, NULL, 2, 0, &off, &e), ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
   CHECK_OK(zerobus_stream_ingest(s, "{}", 2, 0, NULL, NULL), &e); /* NULL outs are fine */
+  CHECK_ST(zerobus_stream_ingest(s, "{}", 2, 0x80, &off, &e), ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  zerobus_error_destroy(e);
   CHECK_ST(zerobus_stream_ingest_batch(NULL, NULL, NULL, 1, 0, &off, &e),
            ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
