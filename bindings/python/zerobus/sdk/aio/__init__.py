@@ -171,6 +171,7 @@ class ZerobusStream(_core.StreamBase):
 
     # ------------------------------------------------------------ events
     def _on_events(self) -> None:
+        """Reader callback: drains the stream's events and dispatches them."""
         if self._handle is None:
             return
         while True:
@@ -178,7 +179,9 @@ class ZerobusStream(_core.StreamBase):
                 events = _native.poll_events(self._handle, 256, 0)
             except ZerobusException:
                 _log.logger.exception("polling the stream's events failed")
-                self._stop_reading()
+                if self._reading:
+                    self._reading = False
+                    self._loop.remove_reader(self._fd)
                 return
             if not events:
                 return
@@ -243,9 +246,9 @@ class ZerobusStream(_core.StreamBase):
 
     def _stop_reading(self) -> None:
         if self._reading:
-            self._on_events()  # the last acks, errors and logs
-            self._loop.remove_reader(self._fd)
             self._reading = False
+            self._loop.remove_reader(self._fd)
+            self._on_events()  # the last acks, errors and logs
         # Anything still waiting learns the outcome from the core.
         waiters, self._waiters = self._waiters, []
         for offset, _, fut in waiters:
