@@ -257,3 +257,39 @@ def test_unclosed_stream_warns_and_is_freed(sdk, table):
         del stream
         gc.collect()
     assert any(issubclass(x.category, ResourceWarning) for x in w)
+
+
+def test_long_waits_are_interruptible(sdk, server, table):
+    """A signal handler (e.g. Ctrl-C) runs during flush()/wait_for_offset() instead of
+    after flush_timeout_ms."""
+    import os
+    import signal
+    import threading
+    import time
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    server.set_faults(table, [{"no_ack": True}])
+    stream = sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table),
+                               StreamConfigurationOptions(record_type=RecordType.JSON,
+                                                          flush_timeout_ms=60000,
+                                                          server_lack_of_ack_timeout_ms=60000))
+    off = stream.ingest_record_offset({"a": 1})
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        for wait in (stream.flush, lambda: stream.wait_for_offset(off)):
+            timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1))
+            start = time.monotonic()
+            timer.start()
+            with pytest.raises(Interrupted):
+                wait()
+            assert time.monotonic() - start < 3
+            timer.join()
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    stream._destroy()  # abort: do not wait for the unacked record
+    server.clear_faults()

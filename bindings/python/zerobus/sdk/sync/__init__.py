@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from typing import Any, List, Optional, Sequence
 
 from ... import _core, _log
@@ -31,6 +32,8 @@ _native = _core._native
 _ingest = _native.ingest
 _ingest_batch = _native.ingest_batch
 _POLL_TIMEOUT_MS = 200
+_WAIT_SLICE_MS = 250
+_TIMEOUT = 5  # ZEROBUS_ERR_TIMEOUT
 
 
 class ZerobusStream(_core.StreamBase):
@@ -50,6 +53,7 @@ class ZerobusStream(_core.StreamBase):
         self._poll_lock = threading.Lock()
         self._stop_polling = False
         self._cb_wait = sdk._h.effective(options, "callback_max_wait_time_ms")
+        self._flush_timeout_ms = sdk._h.effective(options, "flush_timeout_ms")
         if options.ack_callback is not None or _log.logger.isEnabledFor(20):
             self._start_poller()
 
@@ -81,9 +85,11 @@ class ZerobusStream(_core.StreamBase):
     def wait_for_offset(self, offset: int, timeout_sec: Optional[float] = None) -> None:
         """Blocks until logical offset `offset` is durable. timeout_sec None means
         the stream's flush_timeout_ms. Raises the stream's error if it failed."""
+        total = _core.timeout_ms(timeout_sec)
+        if total < 0:
+            total = self._flush_timeout_ms
         try:
-            _native.zerobus_stream_wait_for_offset(self._handle, offset,
-                                                   _core.timeout_ms(timeout_sec))
+            self._wait_interruptibly(offset, total)
         finally:
             self._drain_if_unpolled()
 
@@ -91,9 +97,36 @@ class ZerobusStream(_core.StreamBase):
         """Blocks until every record queued before the call is durable (at most
         flush_timeout_ms)."""
         try:
-            _native.zerobus_stream_flush(self._handle)
+            last = _native.get_stats(self._handle)[14]  # last_offset
+            if last < 0 or self._flush_timeout_ms is None:
+                _native.zerobus_stream_flush(self._handle)
+                return
+            self._wait_interruptibly(last, self._flush_timeout_ms)
+            if _native.zerobus_stream_state(self._handle) == _core.STATE_FAILED:
+                # as the core's flush: a failed stream reports its failure
+                _native.zerobus_stream_flush(self._handle)
         finally:
             self._drain_if_unpolled()
+
+    def _wait_interruptibly(self, offset: int, total_ms: Optional[int]) -> None:
+        """zerobus_stream_wait_for_offset in slices, so that Ctrl-C (a signal
+        handler) runs between them instead of after a wait of minutes. The core
+        decides every outcome (durable, the stream's error, INVALID_ARGUMENT,
+        TIMEOUT at the deadline)."""
+        if total_ms is None or total_ms <= _WAIT_SLICE_MS:
+            _native.zerobus_stream_wait_for_offset(self._handle, offset,
+                                                   -1 if total_ms is None else total_ms)
+            return
+        deadline = time.monotonic() + total_ms / 1000.0
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            step = max(0, min(_WAIT_SLICE_MS, left_ms))
+            try:
+                _native.zerobus_stream_wait_for_offset(self._handle, offset, step)
+                return
+            except ZerobusException as e:
+                if e.code != _TIMEOUT or step >= left_ms or self._is_final():
+                    raise
 
     def close(self) -> None:
         """Flushes, ends the stream and delivers the remaining callbacks (waiting up
