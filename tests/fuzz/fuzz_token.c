@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(token == NULL, "token returned on failure");
     FUZZ_CHECK(rc == ZEROBUS_ERR_TOKEN, "rc %d", (int)rc);
     FUZZ_CHECK(err && zerobus_error_code(err) == (int32_t)rc && !zerobus_error_retryable(err), "error object");
-    if (ref_token && strlen(ref_token) >= 12)
+    /* the fixed messages hold no digits: a token with one can only appear by leaking */
+    if (ref_token && strlen(ref_token) >= 8 && strpbrk(ref_token, "0123456789"))
       FUZZ_CHECK(strstr(zerobus_error_message(err), ref_token) == NULL, "token leaked into the message");
   }
   zerobus_error_destroy(err);
