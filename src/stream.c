@@ -572,11 +572,14 @@ static void pump(zerobus_stream *s) {
   s->stats.requests_sent++;
   if (r->sent_before) s->stats.records_resent += (int64_t)r->nrec;
   r->sent_before = 1;
-  int more = s->send_idx < s->reqs_count || s->next_unpacked < s->next_offset;
+  /* No GRPC_WRITE_BUFFER_HINT: a hinted write completes while its bytes may sit
+   * in gRPC's buffer until the next write, and the next write may not come
+   * (close signal pause, close, failure). Packing already makes busy streams
+   * write large messages, where the hint buys nothing measurable. */
   grpc_op op;
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_SEND_MESSAGE;
-  op.flags = more ? GRPC_WRITE_BUFFER_HINT : 0;
+  op.flags = 0;
   op.data.send_message.send_message = bb;
   c->send_bb = bb;
   c->write_inflight = 1;
