@@ -15,7 +15,7 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check \
   "protobuf>=4.25,<7" "pytest>=7" "pytest-asyncio>=0.21" "grpcio-tools>=1.60,<1.80" "setuptools>=64" wheel
 ZEROBUS_LIB="$BUILD/src/libzerobus.so.1" "$VENV/bin/pip" install -q --disable-pip-version-check \
-  --force-reinstall --no-deps "$ROOT/bindings/python"
+  --force-reinstall --no-deps --no-build-isolation "$ROOT/bindings/python"
 
 # Run from outside the source tree so `import zerobus` is the installed package.
 cd "$ROOT/build"
