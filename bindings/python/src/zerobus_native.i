@@ -471,6 +471,13 @@ PyObject *zbpy_ingest(zerobus_stream *s, PyObject *record, int json, int nonbloc
 /* Queues a list/tuple of records as one ingest call (one logical offset).
  * Returns the offset, or None for an empty sequence. */
 PyObject *zbpy_ingest_batch(zerobus_stream *s, PyObject *records, int json, int nonblock) {
+  if (PyDict_Check(records) || PyUnicode_Check(records) || PyBytes_Check(records) ||
+      PyByteArray_Check(records)) {
+    /* iterable, but surely one record passed where a list of them was meant */
+    PyErr_Format(PyExc_TypeError, "records must be a list of records, not %.100s",
+                 Py_TYPE(records)->tp_name);
+    return NULL;
+  }
   PyObject *seq = PySequence_Fast(records, "records must be a list or a tuple");
   if (!seq) return NULL;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);

@@ -120,9 +120,11 @@ def test_record_type_errors(sdk, table, tmp_path):
                 js.ingest_record_offset(bad)
         with pytest.raises(TypeError, match="record 1: a JSON stream accepts"):
             js.ingest_records_offset([{"a": 1}, 7])
-        with pytest.raises(TypeError):
-            js.ingest_records_offset(5)
-        assert js.get_stats().records_queued == 0
+        for not_a_list in (5, {"a": 1}, '{"a":1}', b'{"a":1}'):
+            with pytest.raises(TypeError, match="list"):
+                js.ingest_records_offset(not_a_list)
+        assert js.ingest_records_offset(r for r in [{"gen": 1}]) == 0  # any iterable
+        assert js.get_stats().records_queued == 1
     proto_table = table + "_p"
     with sdk.create_stream(CLIENT_ID, CLIENT_SECRET,
                            TableProperties(proto_table, record_pb2.AirQuality.DESCRIPTOR)) as ps:
