@@ -119,3 +119,30 @@ def test_provider_bad_results(sdk, table, bad, match):
 def test_provider_type_checked(sdk, table):
     with pytest.raises(TypeError):
         sdk.create_stream(None, None, TableProperties(table), json_opts(), headers_provider=42)
+
+
+def test_provider_reference_is_released(sdk, server, table):
+    import gc
+    import weakref
+
+    provider = TokenProvider(server, table)
+    ref = weakref.ref(provider)
+    stream = sdk.create_stream(None, None, TableProperties(table), json_opts(),
+                               headers_provider=provider)
+    stream.close()
+    del stream, provider
+    gc.collect()
+    assert ref() is None  # the core's user_data_free dropped the binding's reference
+
+    class Failing(HeadersProvider):
+        def get_headers(self):
+            raise NonRetriableException("no")
+
+    failing = Failing()
+    fref = weakref.ref(failing)
+    with pytest.raises(NonRetriableException):
+        sdk.create_stream(None, None, TableProperties(table), json_opts(),
+                          headers_provider=failing)
+    del failing
+    gc.collect()
+    assert fref() is None  # released on the failed creation too
