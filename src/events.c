@@ -175,8 +175,18 @@ static void take_locked(zb_events *ev, int64_t *ack_first, int64_t *ack_last,
   disarm_locked(ev);
 }
 
-/* Runs callbacks for what take_locked returned; frees the items. */
-static int32_t deliver(zerobus_stream *s, int64_t af, int64_t al, zb_event_item *items) {
+/* Dispatcher only: close() stopped it and its drain time is over. */
+static int drain_over(zb_events *ev) {
+  pthread_mutex_lock(&ev->mu);
+  int over = ev->stop && ev->stop_deadline >= 0 && zb_now_ms() >= ev->stop_deadline;
+  pthread_mutex_unlock(&ev->mu);
+  return over;
+}
+
+/* Runs callbacks for what take_locked returned; frees the items. With
+ * `dispatcher`, gives up (dropping the rest) once the drain time is over. */
+static int32_t deliver(zerobus_stream *s, int64_t af, int64_t al, zb_event_item *items,
+                       int dispatcher) {
   const zerobus_callbacks *cb = &s->cb;
   int32_t n = 0;
   if (af >= 0) {
@@ -184,13 +194,16 @@ static int32_t deliver(zerobus_stream *s, int64_t af, int64_t al, zb_event_item 
     if (cb->on_ack_range)
       cb->on_ack_range(cb->user_data, af, al);
     else if (cb->on_ack)
-      for (int64_t o = af; o <= al; o++) cb->on_ack(cb->user_data, o);
+      for (int64_t o = af; o <= al && !(dispatcher && drain_over(&s->ev)); o++)
+        cb->on_ack(cb->user_data, o);
   }
   for (zb_event_item *it = items; it; it = it->next) {
+    if (dispatcher && drain_over(&s->ev)) break;
     n++;
     if (it->kind == ZEROBUS_EVENT_ERROR) {
       if (cb->on_error)
-        for (int64_t o = it->first; o <= it->last; o++) cb->on_error(cb->user_data, o, it->error);
+        for (int64_t o = it->first; o <= it->last && !(dispatcher && drain_over(&s->ev)); o++)
+          cb->on_error(cb->user_data, o, it->error);
     } else if (it->kind == ZEROBUS_EVENT_LOG) {
       if (cb->on_log) cb->on_log(cb->user_data, it->status, it->message);
     }
@@ -215,7 +228,7 @@ ZEROBUS_API int32_t zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms) {
   zb_event_item *items;
   take_locked(ev, &af, &al, &items);
   pthread_mutex_unlock(&ev->mu);
-  int32_t n = deliver(s, af, al, items);
+  int32_t n = deliver(s, af, al, items, 0);
   zb_stream_leave(s);
   return n;
 }
@@ -308,7 +321,7 @@ static void *dispatcher_main(void *arg) {
     take_locked(ev, &af, &al, &items);
     ev->in_callback = 1;
     pthread_mutex_unlock(&ev->mu);
-    deliver(s, af, al, items);
+    deliver(s, af, al, items, 1);
     pthread_mutex_lock(&ev->mu);
     ev->in_callback = 0;
     if (ev->waiters) pthread_cond_broadcast(&ev->cv);

@@ -466,6 +466,44 @@ static void test_callbacks_reenter(void) {
   zerobus_stream_destroy(r.s);
 }
 
+static int slow_acks;
+static void slow_ack(void *ud, int64_t o) {
+  (void)ud;
+  (void)o;
+  sleep_ms(100);
+  __atomic_add_fetch(&slow_acks, 1, __ATOMIC_SEQ_CST);
+}
+
+/* close() waits for the dispatcher's queued callbacks at most
+ * callback_max_wait_time_ms ("none": until all ran). */
+static void test_callback_max_wait(void) {
+  zerobus_callbacks cb;
+  zerobus_callbacks_init(&cb, sizeof cb);
+  cb.on_ack = slow_ack;
+  zerobus_stream *s = NULL;
+  zerobus_error *e = NULL;
+  const char *kv[] = {"dispatch_thread=1", "callback_max_wait_time_ms=300", NULL};
+  CHECK_OK(json_stream(sdk, "main.basic.cbwait", kv, &cb, &s, &e), &e);
+  slow_acks = 0;
+  ingest_n(s, 0, 20); /* 20 acks x 100 ms of callbacks */
+  CHECK_OK(zerobus_stream_flush(s, &e), &e);
+  long long t0 = now_ms();
+  CHECK_OK(zerobus_stream_close(s, &e), &e);
+  long long dt = now_ms() - t0;
+  int done = __atomic_load_n(&slow_acks, __ATOMIC_SEQ_CST);
+  fprintf(stderr, "   close waited %lld ms, %d of 20 callbacks ran\n", dt, done);
+  CHECK(dt >= 150 && dt < 1000 * slack());
+  CHECK(done < 20);
+  zerobus_stream_destroy(s);
+  const char *kv2[] = {"dispatch_thread=1", "callback_max_wait_time_ms=none", NULL};
+  CHECK_OK(json_stream(sdk, "main.basic.cbwait2", kv2, &cb, &s, &e), &e);
+  slow_acks = 0;
+  ingest_n(s, 0, 10);
+  CHECK_OK(zerobus_stream_close(s, &e), &e);
+  CHECK_EQ(__atomic_load_n(&slow_acks, __ATOMIC_SEQ_CST), 10);
+  zerobus_stream_destroy(s);
+}
+
 int main(void) {
   start_server(&srv, NULL);
   sdk = sdk_for(&srv, NULL);
@@ -478,6 +516,7 @@ int main(void) {
   RUN(test_proto_stream);
   RUN(test_large_records);
   RUN(test_callbacks_reenter);
+  RUN(test_callback_max_wait);
   zerobus_sdk_destroy(sdk);
   CHECK_EQ(zl_stop(&srv), 0);
   fprintf(stderr, "all passed\n");
