@@ -295,3 +295,13 @@ def test_long_waits_are_interruptible(sdk, server, table):
         signal.signal(signal.SIGUSR1, old)
     stream._destroy()  # abort: do not wait for the unacked record
     server.clear_faults()
+
+
+def test_sdk_level_stream_defaults(server, table):
+    # stream options given to the SDK are defaults of its streams, record_type too
+    sdk = ZerobusSdk(server.endpoint, server.http_url, record_type=RecordType.JSON,
+                     max_inflight_records=7)
+    with sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table)) as stream:
+        assert stream.ingest_record_offset({"sdk": "default"}) == 0
+        assert stream.ingest_record_offset('{"s":1}') == 1
+    assert server.rows(table) == ['{"sdk":"default"}', '{"s":1}']

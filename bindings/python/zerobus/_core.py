@@ -396,7 +396,8 @@ class StreamBase:
         self._headers_provider = headers_provider
         self._client_id = client_id
         self._client_secret = client_secret
-        self._json = 1 if options.record_type == RecordType.JSON else 0
+        # the record type in effect: the stream's option, else the SDK's default
+        self._json = 1 if sdk._h.effective(options, "record_type") == RecordType.JSON else 0
         self._closed = False
         self._close_error: Optional[BaseException] = None
 

@@ -311,7 +311,14 @@ class ZerobusSdk:
                              old_stream._client_secret, loop)
 
     def close(self) -> None:
+        """Releases the SDK handle (streams already created keep working)."""
         self._h.close()
+
+    def __enter__(self) -> "ZerobusSdk":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     async def __aenter__(self) -> "ZerobusSdk":
         return self
