@@ -723,7 +723,9 @@ static void handle_status(zerobus_stream *s, zb_call *c) {
      * this attempt while its deadline allows. */
     int64_t now = zb_now_ms();
     if (now + s->conn_retry_delay < s->attempt_deadline && !s->close_requested) {
-      zb_log(&s->logger, ZEROBUS_LOG_DEBUG,
+      /* the first failure of an attempt is worth a warning (a wrong CA or proxy
+       * otherwise looks like a hang until the attempts run out) */
+      zb_log(&s->logger, s->conn_retry_delay == 100 ? ZEROBUS_LOG_WARN : ZEROBUS_LOG_DEBUG,
              "stream to %s: cannot connect (%s); trying again in %lld ms", s->table,
              err->message, (long long)s->conn_retry_delay);
       set_last_err(s, err);
