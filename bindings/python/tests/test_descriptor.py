@@ -100,3 +100,15 @@ def test_nested_proto_ingest_and_decode(server, sdk, table, tmp_path):
         assert stream.ingest_record_offset(order) == 0
     assert server.payloads(table) == [order.SerializeToString()]
     assert server.rows(table, "id")[0] == "o1"
+
+
+def test_descriptor_proto_and_bytes_are_accepted(tmp_path):
+    orders_pb2 = build(tmp_path)
+    raw = _core.descriptor_bytes(orders_pb2.Order.DESCRIPTOR)
+    dp = descriptor_pb2.DescriptorProto.FromString(raw)
+    assert TableProperties("a.b.c", dp).descriptor_proto == raw
+    assert TableProperties("a.b.c", raw).descriptor_proto == raw
+    import pytest
+
+    with pytest.raises(TypeError):
+        TableProperties("a.b.c", orders_pb2.Order())  # a message, not its descriptor

@@ -230,6 +230,11 @@ def descriptor_bytes(descriptor: Any) -> bytes:
     nothing but this one DescriptorProto."""
     from google.protobuf import descriptor_pb2
 
+    if isinstance(descriptor, descriptor_pb2.DescriptorProto):
+        return descriptor.SerializeToString()  # already a DescriptorProto: sent as is
+    if isinstance(descriptor, bytes):
+        descriptor_pb2.DescriptorProto.FromString(descriptor)  # must parse
+        return descriptor
     if not hasattr(descriptor, "CopyToProto") or not hasattr(descriptor, "fields"):
         raise TypeError(
             "descriptor must be a protobuf message Descriptor (e.g. MyMessage.DESCRIPTOR), "
