@@ -232,8 +232,11 @@ static inline int64_t stat_of(zerobus_stream *s, size_t field_offset) {
 }
 #define STAT(s, field) stat_of((s), offsetof(zerobus_stream_stats, field))
 
+/* CORE_ONLY=<substring> runs only the matching test functions (debugging). */
 #define RUN(t)                                                                        \
   do {                                                                                \
+    const char *_only = getenv("CORE_ONLY");                                          \
+    if (_only && !strstr(#t, _only)) break;                                           \
     long long _t0 = now_ms();                                                         \
     fprintf(stderr, "== %s\n", #t);                                                   \
     t();                                                                              \
