@@ -153,6 +153,21 @@ def callgrind(a, server, records):
             "instructions_per_record": round(per, 1), "profile": out[records][1]}
 
 
+def git_state():
+    """The commit measured, and the uncommitted files of the measured code (other
+    engineers work in the same checkout)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "src",
+                                "include", "server", "bindings/python", "proto"],
+                               capture_output=True, text=True).stdout.split("\n")
+        return {"head": head, "uncommitted": [d[3:] for d in dirty if d.strip()]}
+    except OSError:
+        return {}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10x fewer records, 1 run per row")
@@ -184,6 +199,7 @@ def main():
     rn = Runner(a)
     results = {"machine": {"nproc": os.cpu_count(), "kernel": platform.release(),
                            "python": platform.python_version()},
+               "git": git_state(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "quick": a.quick, "runs_per_row": runs, "c": [], "python": [],
                "sqlite": {"c": [], "python": []}, "callgrind": None}
