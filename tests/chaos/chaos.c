@@ -1407,11 +1407,11 @@ int main(int argc, char **argv) {
     if (f) {
       fprintf(f,
               "| %llu | %d s | %d×%d | %g | %ld | %ld | %ld | %lld | %lld | %lld | %lld | %lld | %lld | %lld | %s | "
-              "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d --chaos-rate %g --kills %d%s` |\n",
+              "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d --chaos-rate %g --kills %d%s%s` |\n",
               cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.chaos_rate, (long)atomic_load(&g_kills),
               script_total, chaos_total, T.accepted, T.stored_distinct, T.duplicates, T.returned, T.unrecovered, T.lost,
               T.recoveries, ok ? "PASS" : "FAIL", cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate,
-              cfg.chaos_rate, cfg.kills, cfg.scripts ? "" : " --no-scripts");
+              cfg.chaos_rate, cfg.kills, cfg.scripts ? "" : " --no-scripts", cfg.chaos_fatal ? " --chaos-fatal" : "");
       fclose(f);
     }
   }
