@@ -122,8 +122,8 @@ typedef struct zb_events {
   int dispatch;
   pthread_t thread;
   int thread_started;
-  int stop;               /* stop requested */
-  int64_t stop_deadline;  /* deliver until this time (-1: forever) */
+  int stop;              /* stop requested */
+  int64_t stop_deadline; /* deliver until this time (-1: forever) */
   int in_callback;
   pthread_t cb_thread;
 } zb_events;
@@ -161,9 +161,9 @@ typedef struct zb_call {
   zerobus_error *local_err; /* reason we cancelled it */
   int64_t deadline;         /* attempt timeout (until created) */
   int64_t next_wire;
-  int64_t last_ack;   /* -1 */
-  int64_t ack_clock;  /* last server message, or first send when idle */
-  size_t sent_reqs;   /* requests written on this call (index into requests) */
+  int64_t last_ack;  /* -1 */
+  int64_t ack_clock; /* last server message, or first send when idle */
+  size_t sent_reqs;  /* requests written on this call (index into requests) */
 } zb_call;
 
 /* ----------------------------------------------------------- stream */
@@ -182,12 +182,12 @@ struct zerobus_stream {
   pthread_cond_t cv; /* state changes, acks, space: every waiter re-checks */
   pthread_mutex_t call_mu;
 
-  atomic_int in_calls;   /* API calls inside (destroy waits for 0) */
+  atomic_int in_calls; /* API calls inside (destroy waits for 0) */
   atomic_int destroying;
 
   /* state (under mu) */
-  int state;       /* ZEROBUS_STATE_* of the engine */
-  int closing;     /* close() started: ingest refused */
+  int state;   /* ZEROBUS_STATE_* of the engine */
+  int closing; /* close() started: ingest refused */
   int close_done;
   int close_requested; /* engine: end the call (flush done or given up) */
   int abort_requested; /* destroy: drop everything */
@@ -219,8 +219,8 @@ struct zerobus_stream {
   grpc_completion_queue *cq;
   zb_call *cur;
   zb_call *zombies;
-  int attempts;          /* attempts used in the current budget */
-  int auth_retry_used;   /* UNAUTHENTICATED: one fresh-token attempt */
+  int attempts;        /* attempts used in the current budget */
+  int auth_retry_used; /* UNAUTHENTICATED: one fresh-token attempt */
   int ever_created;
   int64_t next_attempt_at;
   /* A connection that could not be established (refused, TLS, proxy) is retried
@@ -229,10 +229,10 @@ struct zerobus_stream {
   int64_t conn_retry_at;    /* 0 = none pending */
   int64_t conn_retry_delay; /* ms, doubles up to 1 s */
   int64_t attempt_deadline;
-  int64_t pause_until;   /* PAUSED */
+  int64_t pause_until; /* PAUSED */
   int64_t close_deadline;
-  char *stream_id;       /* current (under mu) */
-  char **old_ids;        /* previous ids, freed at destroy */
+  char *stream_id; /* current (under mu) */
+  char **old_ids;  /* previous ids, freed at destroy */
   size_t n_old_ids;
 
   zerobus_stream_stats stats; /* counters (under mu) */
@@ -251,8 +251,7 @@ zerobus_status zb_stream_open(zerobus_sdk *sdk, const char *table, const void *d
 size_t zb_varint_len(uint64_t v);
 size_t zb_varint_put(uint8_t *p, uint64_t v);
 /* Header of an ingest request whose body (records or entries) is body_len bytes. */
-size_t zb_encode_request_header(uint8_t *out, int single, int json, int64_t wire,
-                                size_t body_len);
+size_t zb_encode_request_header(uint8_t *out, int single, int json, int64_t wire, size_t body_len);
 /* Serialized EphemeralStreamRequest{create_stream}. */
 grpc_slice zb_encode_create(const char *table, int record_type, const void *descriptor,
                             size_t descriptor_len);
@@ -287,8 +286,8 @@ void zb_stream_leave(zerobus_stream *s);
 /* records.c */
 zerobus_status zb_records_from_stream(zerobus_stream *s, zerobus_records **out);
 /* Records of one item (flat) for recreate: callback per item. */
-typedef int (*zb_item_visit)(void *ctx, int64_t offset, const void *const *data,
-                             const size_t *lens, size_t n);
+typedef int (*zb_item_visit)(void *ctx, int64_t offset, const void *const *data, const size_t *lens,
+                             size_t n);
 int zb_stream_visit_unacked(zerobus_stream *s, zb_item_visit fn, void *ctx);
 
 #endif /* ZEROBUS_ENGINE_H */

@@ -234,8 +234,8 @@ ZEROBUS_API int32_t zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms) {
 }
 
 ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus_event *events,
-                                                      size_t cap, int32_t timeout_ms,
-                                                      size_t *n_out, zerobus_error **err) {
+                                                      size_t cap, int32_t timeout_ms, size_t *n_out,
+                                                      zerobus_error **err) {
   if (err) *err = NULL;
   if (n_out) *n_out = 0;
   if (!s || !n_out || (!events && cap > 0))
@@ -280,8 +280,8 @@ ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus
     events[n].first = it->kind == ZEROBUS_EVENT_ERROR ? it->first : -1;
     events[n].last = it->kind == ZEROBUS_EVENT_ERROR ? it->last : -1;
     events[n].error = it->error;
-    events[n].message = it->kind == ZEROBUS_EVENT_ERROR ? zerobus_error_message(it->error)
-                                                        : it->message;
+    events[n].message =
+        it->kind == ZEROBUS_EVENT_ERROR ? zerobus_error_message(it->error) : it->message;
     n++;
     if (handed_tail)
       handed_tail->next = it;

@@ -8,7 +8,7 @@
 #include "engine.h"
 
 struct zerobus_records {
-  uint8_t *data;    /* every record, back to back */
+  uint8_t *data;     /* every record, back to back */
   size_t *off, *len; /* per record */
   size_t count;
   size_t *bfirst, *bcount; /* per batch */
@@ -145,7 +145,9 @@ zerobus_status zb_records_from_stream(zerobus_stream *s, zerobus_records **out) 
   return ZEROBUS_OK;
 }
 
-ZEROBUS_API size_t zerobus_records_count(const zerobus_records *r) { return r ? r->count : 0; }
+ZEROBUS_API size_t zerobus_records_count(const zerobus_records *r) {
+  return r ? r->count : 0;
+}
 
 ZEROBUS_API zerobus_status zerobus_records_get(const zerobus_records *r, size_t i,
                                                const void **data, size_t *len) {
@@ -159,9 +161,8 @@ ZEROBUS_API size_t zerobus_records_batch_count(const zerobus_records *r) {
   return r ? r->nbatches : 0;
 }
 
-ZEROBUS_API zerobus_status zerobus_records_batch(const zerobus_records *r, size_t b,
-                                                 size_t *first, size_t *count,
-                                                 int64_t *offset) {
+ZEROBUS_API zerobus_status zerobus_records_batch(const zerobus_records *r, size_t b, size_t *first,
+                                                 size_t *count, int64_t *offset) {
   if (!r || b >= r->nbatches) return ZEROBUS_ERR_INVALID_ARGUMENT;
   if (first) *first = r->bfirst[b];
   if (count) *count = r->bcount[b];

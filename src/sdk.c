@@ -138,8 +138,7 @@ ZEROBUS_API zerobus_status zerobus_sdk_new(const char *endpoint, const char *wor
   if (!endpoint || !*endpoint)
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "endpoint must not be NULL or empty");
   if (!workspace_url || !*workspace_url)
-    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
-                   "workspace_url must not be NULL or empty");
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "workspace_url must not be NULL or empty");
   zerobus_sdk *sdk = calloc(1, sizeof *sdk);
   if (!sdk) return zb_fail(err, ZEROBUS_ERR_NO_MEMORY, 0, "out of memory");
   zb_config_defaults(&sdk->config);
@@ -166,7 +165,9 @@ ZEROBUS_API zerobus_status zerobus_sdk_new(const char *endpoint, const char *wor
   return ZEROBUS_OK;
 }
 
-void zb_sdk_ref(zerobus_sdk *sdk) { atomic_fetch_add(&sdk->refs, 1); }
+void zb_sdk_ref(zerobus_sdk *sdk) {
+  atomic_fetch_add(&sdk->refs, 1);
+}
 
 void zb_sdk_unref(zerobus_sdk *sdk) {
   if (!sdk) return;
@@ -176,7 +177,9 @@ void zb_sdk_unref(zerobus_sdk *sdk) {
   }
 }
 
-ZEROBUS_API void zerobus_sdk_destroy(zerobus_sdk *sdk) { zb_sdk_unref(sdk); }
+ZEROBUS_API void zerobus_sdk_destroy(zerobus_sdk *sdk) {
+  zb_sdk_unref(sdk);
+}
 
 grpc_channel *zb_sdk_channel_new(zerobus_sdk *sdk) {
   grpc_arg args[10];

@@ -38,8 +38,8 @@
 #include "engine.h"
 #include "google/protobuf/descriptor.pb-c.h"
 
-#define CHUNK_SIZE (1u << 20)   /* arena chunk; bigger items get their own */
-#define ENGINE_TICK_MS 50       /* longest cq_next wait: the timer resolution */
+#define CHUNK_SIZE (1u << 20)     /* arena chunk; bigger items get their own */
+#define ENGINE_TICK_MS 50         /* longest cq_next wait: the timer resolution */
 #define CLOSE_STATUS_WAIT_MS 5000 /* after half-close, wait this long for the status */
 #define METHOD "/databricks.zerobus.Zerobus/EphemeralStream"
 
@@ -79,7 +79,9 @@ int zb_stream_enter(zerobus_stream *s) {
 }
 
 /* Never touches s after the decrement: destroy may free it right away. */
-void zb_stream_leave(zerobus_stream *s) { atomic_fetch_sub(&s->in_calls, 1); }
+void zb_stream_leave(zerobus_stream *s) {
+  atomic_fetch_sub(&s->in_calls, 1);
+}
 
 static zerobus_status closed_error(zerobus_stream *s, zerobus_error **err) {
   const zerobus_error *cause = s->err ? s->err : s->close_result;
@@ -106,7 +108,9 @@ static int public_state(const zerobus_stream *s) {
 
 /* ------------------------------------------------------------------ queue */
 
-static void chunk_destroy(void *p) { free(p); }
+static void chunk_destroy(void *p) {
+  free(p);
+}
 
 static zb_chunk *chunk_for(zerobus_stream *s, size_t need) {
   zb_chunk *c = s->chunk_tail;
@@ -204,8 +208,8 @@ static zb_req *pack_next(zerobus_stream *s) {
   r->wire = -1;
   if (it->ext) {
     atomic_fetch_add(&it->ext->refs, 1);
-    r->body = grpc_slice_new_with_user_data((void *)it->ext->data, it->ext->len, ext_unref,
-                                            it->ext);
+    r->body =
+        grpc_slice_new_with_user_data((void *)it->ext->data, it->ext->len, ext_unref, it->ext);
     r->hold = r->body;
     r->single = 1;
     r->nrec = 1;
@@ -240,7 +244,9 @@ static zb_req *pack_next(zerobus_stream *s) {
 }
 
 /* Drops an acked (or discarded) request. */
-static void req_release(zb_req *r) { grpc_slice_unref(r->hold); }
+static void req_release(zb_req *r) {
+  grpc_slice_unref(r->hold);
+}
 
 /* ----------------------------------------------------------------- engine */
 
@@ -327,8 +333,10 @@ static void fail_stream(zerobus_stream *s, zerobus_error *err) {
          "stream to %s failed: %s (%s)", s->table, err->message, zerobus_status_name(err->code));
   s->state = ZEROBUS_STATE_FAILED;
   set_last_err(s, err);
-  if (!s->err) s->err = err;
-  else zerobus_error_destroy(err);
+  if (!s->err)
+    s->err = err;
+  else
+    zerobus_error_destroy(err);
   freeze_unacked(s, s->err);
   if (s->cur)
     abandon(s, s->cur, zb_error_new(ZEROBUS_ERR_STREAM_CLOSED, 0, -1, -1, "stream failed"));
@@ -351,8 +359,13 @@ static void attempt_failed(zerobus_stream *s, zerobus_error *err) {
   }
   if (err->code == ZEROBUS_ERR_UNAUTHENTICATED && !s->cb.headers && !s->auth_retry_used) {
     /* The cached token may be stale: drop it and try once more with a fresh one. */
-    zb_auth_request req = {s->sdk->workspace_url, s->sdk->ep.workspace_id, s->client_id,
-                           s->client_secret, s->table, &s->config, &s->logger};
+    zb_auth_request req = {s->sdk->workspace_url,
+                           s->sdk->ep.workspace_id,
+                           s->client_id,
+                           s->client_secret,
+                           s->table,
+                           &s->config,
+                           &s->logger};
     zb_token_invalidate(s->sdk->tokens, &req);
     s->auth_retry_used = 1;
     s->attempts--;
@@ -385,8 +398,13 @@ static void call_failed(zerobus_stream *s, zerobus_error *err) {
   }
   int retry = err->retryable;
   if (err->code == ZEROBUS_ERR_UNAUTHENTICATED && !s->cb.headers) {
-    zb_auth_request req = {s->sdk->workspace_url, s->sdk->ep.workspace_id, s->client_id,
-                           s->client_secret, s->table, &s->config, &s->logger};
+    zb_auth_request req = {s->sdk->workspace_url,
+                           s->sdk->ep.workspace_id,
+                           s->client_id,
+                           s->client_secret,
+                           s->table,
+                           &s->config,
+                           &s->logger};
     zb_token_invalidate(s->sdk->tokens, &req);
     retry = 1;
   }
@@ -394,8 +412,8 @@ static void call_failed(zerobus_stream *s, zerobus_error *err) {
     fail_stream(s, err);
     return;
   }
-  zb_log(&s->logger, ZEROBUS_LOG_INFO, "stream to %s: call ended (%s), recovering",
-         s->table, err->message);
+  zb_log(&s->logger, ZEROBUS_LOG_INFO, "stream to %s: call ended (%s), recovering", s->table,
+         err->message);
   zerobus_error_destroy(err);
   s->state = ZEROBUS_STATE_RECOVERING;
   s->attempts = 0;
@@ -414,8 +432,13 @@ static zerobus_status build_metadata(zerobus_stream *s, grpc_metadata **md_out, 
     int32_t rc = s->cb.headers(s->cb.user_data, &h);
     st = zb_headers_validate(&h, rc, err);
   } else {
-    zb_auth_request req = {s->sdk->workspace_url, s->sdk->ep.workspace_id, s->client_id,
-                           s->client_secret, s->table, &s->config, &s->logger};
+    zb_auth_request req = {s->sdk->workspace_url,
+                           s->sdk->ep.workspace_id,
+                           s->client_id,
+                           s->client_secret,
+                           s->table,
+                           &s->config,
+                           &s->logger};
     char *token = NULL;
     st = zb_token_get(s->sdk->tokens, &req, &token, err);
     if (st == ZEROBUS_OK) {
@@ -424,7 +447,8 @@ static zerobus_status build_metadata(zerobus_stream *s, grpc_metadata **md_out, 
       if (v) {
         snprintf(v, n, "Bearer %s", token);
         st = zerobus_headers_add(&h, "authorization", v);
-        if (st == ZEROBUS_OK) st = zerobus_headers_add(&h, "x-databricks-zerobus-table-name", s->table);
+        if (st == ZEROBUS_OK)
+          st = zerobus_headers_add(&h, "x-databricks-zerobus-table-name", s->table);
         memset(v, 0, n);
         free(v);
       } else {
@@ -558,8 +582,7 @@ static void pump(zerobus_stream *s) {
   zb_req *r = req_at(s, s->send_idx);
   uint8_t hdr[32];
   size_t body_len = GRPC_SLICE_LENGTH(r->body);
-  size_t hl = zb_encode_request_header(hdr, r->single,
-                                       s->config.record_type == ZB_RECORD_TYPE_JSON,
+  size_t hl = zb_encode_request_header(hdr, r->single, s->config.record_type == ZB_RECORD_TYPE_JSON,
                                        c->next_wire, body_len);
   grpc_slice parts[2] = {grpc_slice_from_copied_buffer((const char *)hdr, hl), r->body};
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(parts, 2);
@@ -629,22 +652,24 @@ static void on_created(zerobus_stream *s, zb_call *c, char *stream_id) {
 
 static void on_ack(zerobus_stream *s, zb_call *c, const zb_server_msg *m) {
   if (!m->has_offset) {
-    abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                               "protocol error: ack without an offset"));
+    abandon(s, c,
+            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1, "protocol error: ack without an offset"));
     return;
   }
   int64_t a = m->offset;
   if (a == c->last_ack) return; /* a repeated cumulative ack changes nothing */
   if (a < c->last_ack) {
-    abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                               "protocol error: ack went backwards (%lld after %lld)",
-                               (long long)a, (long long)c->last_ack));
+    abandon(s, c,
+            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                         "protocol error: ack went backwards (%lld after %lld)", (long long)a,
+                         (long long)c->last_ack));
     return;
   }
   if (a >= c->next_wire) {
-    abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                               "protocol error: ack of offset %lld beyond the last sent (%lld)",
-                               (long long)a, (long long)(c->next_wire - 1)));
+    abandon(s, c,
+            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                         "protocol error: ack of offset %lld beyond the last sent (%lld)",
+                         (long long)a, (long long)(c->next_wire - 1)));
     return;
   }
   c->last_ack = a;
@@ -726,8 +751,8 @@ static void handle_status(zerobus_stream *s, zb_call *c) {
       /* the first failure of an attempt is worth a warning (a wrong CA or proxy
        * otherwise looks like a hang until the attempts run out) */
       zb_log(&s->logger, s->conn_retry_delay == 100 ? ZEROBUS_LOG_WARN : ZEROBUS_LOG_DEBUG,
-             "stream to %s: cannot connect (%s); trying again in %lld ms", s->table,
-             err->message, (long long)s->conn_retry_delay);
+             "stream to %s: cannot connect (%s); trying again in %lld ms", s->table, err->message,
+             (long long)s->conn_retry_delay);
       set_last_err(s, err);
       zerobus_error_destroy(err);
       s->conn_retry_at = now + s->conn_retry_delay;
@@ -753,21 +778,24 @@ static void handle_read(zerobus_stream *s, zb_call *c, int ok) {
   grpc_byte_buffer_destroy(bb);
   c->ack_clock = zb_now_ms();
   if (!decoded || m.kind == 0) {
-    abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                               "protocol error: undecodable message from the server"));
+    abandon(s, c,
+            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                         "protocol error: undecodable message from the server"));
     return;
   }
   if (m.kind == 1) {
     if (c->created) {
       free(m.stream_id);
-      abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                                 "protocol error: second create_stream_response"));
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                           "protocol error: second create_stream_response"));
       return;
     }
     on_created(s, c, m.stream_id);
   } else if (!c->created) {
-    abandon(s, c, zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                               "protocol error: message before create_stream_response"));
+    abandon(s, c,
+            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                         "protocol error: message before create_stream_response"));
     return;
   } else if (m.kind == 2) {
     on_ack(s, c, &m);
@@ -780,29 +808,29 @@ static void handle_read(zerobus_stream *s, zb_call *c, int ok) {
 static void handle_event(zerobus_stream *s, zb_tag *t, int ok) {
   zb_call *c = t->call;
   switch (t->kind) {
-  case ZB_T_START:
-    if (c->send_create) {
-      grpc_byte_buffer_destroy(c->send_create);
-      c->send_create = NULL;
-    }
-    c->write_inflight = 0;
-    break;
-  case ZB_T_READ:
-    handle_read(s, c, ok);
-    break;
-  case ZB_T_WRITE:
-    if (c->send_bb) grpc_byte_buffer_destroy(c->send_bb);
-    c->send_bb = NULL;
-    c->write_inflight = 0;
-    break;
-  case ZB_T_STATUS:
-    handle_status(s, c);
-    break;
-  case ZB_T_WAKE:
-    s->wake_posted = 0;
-    break;
-  case ZB_T_HALFCLOSE:
-    break;
+    case ZB_T_START:
+      if (c->send_create) {
+        grpc_byte_buffer_destroy(c->send_create);
+        c->send_create = NULL;
+      }
+      c->write_inflight = 0;
+      break;
+    case ZB_T_READ:
+      handle_read(s, c, ok);
+      break;
+    case ZB_T_WRITE:
+      if (c->send_bb) grpc_byte_buffer_destroy(c->send_bb);
+      c->send_bb = NULL;
+      c->write_inflight = 0;
+      break;
+    case ZB_T_STATUS:
+      handle_status(s, c);
+      break;
+    case ZB_T_WAKE:
+      s->wake_posted = 0;
+      break;
+    case ZB_T_HALFCLOSE:
+      break;
   }
   pthread_mutex_lock(&s->call_mu);
   int left = --c->pending;
@@ -878,10 +906,11 @@ static int64_t run_timers(zerobus_stream *s) {
   if (c->local_err) return next;
   if (!c->created) {
     if (now >= c->deadline) {
-      abandon(s, c, zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
-                                 "no answer to create_stream within %lld ms "
-                                 "(recovery_timeout_ms)",
-                                 (long long)s->config.recovery_timeout_ms));
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
+                           "no answer to create_stream within %lld ms "
+                           "(recovery_timeout_ms)",
+                           (long long)s->config.recovery_timeout_ms));
     } else if (c->deadline < next) {
       next = c->deadline;
     }
@@ -891,8 +920,9 @@ static int64_t run_timers(zerobus_stream *s) {
     if (now >= s->pause_until || s->send_idx == 0) {
       zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: reconnecting after close signal",
              s->table);
-      abandon(s, c, zb_error_new(ZEROBUS_ERR_SERVER, 1, -1, -1,
-                                 "server close signal: moving to a new stream"));
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_SERVER, 1, -1, -1,
+                           "server close signal: moving to a new stream"));
       return next;
     }
     if (s->pause_until < next) next = s->pause_until;
@@ -900,10 +930,11 @@ static int64_t run_timers(zerobus_stream *s) {
   if (s->send_idx > 0) {
     int64_t due = c->ack_clock + s->config.server_lack_of_ack_timeout_ms;
     if (now >= due) {
-      abandon(s, c, zb_error_new(ZEROBUS_ERR_ACK_TIMEOUT, 1, -1, -1,
-                                 "no message from the server for %lld ms with records in flight "
-                                 "(server_lack_of_ack_timeout_ms)",
-                                 (long long)s->config.server_lack_of_ack_timeout_ms));
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_ACK_TIMEOUT, 1, -1, -1,
+                           "no message from the server for %lld ms with records in flight "
+                           "(server_lack_of_ack_timeout_ms)",
+                           (long long)s->config.server_lack_of_ack_timeout_ms));
     } else if (due < next) {
       next = due;
     }
@@ -912,8 +943,8 @@ static int64_t run_timers(zerobus_stream *s) {
 }
 
 static int engine_done(zerobus_stream *s) {
-  int terminal = s->state == ZEROBUS_STATE_FAILED || s->state == ZEROBUS_STATE_CLOSED ||
-                 s->abort_requested;
+  int terminal =
+      s->state == ZEROBUS_STATE_FAILED || s->state == ZEROBUS_STATE_CLOSED || s->abort_requested;
   return terminal && !s->cur && !s->zombies;
 }
 
@@ -929,8 +960,8 @@ static void *engine_main(void *arg) {
     if (wait < 0) wait = 0;
     if (wait > ENGINE_TICK_MS) wait = ENGINE_TICK_MS;
     pthread_mutex_unlock(&s->mu);
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                   gpr_time_from_millis(wait, GPR_TIMESPAN));
+    gpr_timespec dl =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(wait, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(s->cq, dl, NULL);
     pthread_mutex_lock(&s->mu);
     while (ev.type == GRPC_OP_COMPLETE) {
@@ -1085,9 +1116,12 @@ ZEROBUS_API zerobus_status zerobus_stream_create(zerobus_sdk *sdk, const char *t
   if (err) *err = NULL;
   if (out) *out = NULL;
   const char *problem = NULL;
-  if (!sdk) problem = "sdk must not be NULL";
-  else if (!out) problem = "out must not be NULL";
-  else if (!table_name || !*table_name) problem = "table_name must not be NULL or empty";
+  if (!sdk)
+    problem = "sdk must not be NULL";
+  else if (!out)
+    problem = "out must not be NULL";
+  else if (!table_name || !*table_name)
+    problem = "table_name must not be NULL or empty";
   else if (!zb_table_name_valid(table_name))
     problem = "table_name must be catalog.schema.table (three non-empty parts)";
   else if (callbacks && callbacks->struct_size < offsetof(zerobus_callbacks, on_ack))
@@ -1102,18 +1136,23 @@ ZEROBUS_API zerobus_status zerobus_stream_create(zerobus_sdk *sdk, const char *t
   zerobus_status st = ZEROBUS_OK;
   if (!problem) {
     st = zb_config_copy(&cfg, &sdk->config);
-    if (st == ZEROBUS_OK) st = zb_config_apply(&cfg, opts, "stream", err);
-    else st = zb_fail(err, st, 0, "out of memory");
+    if (st == ZEROBUS_OK)
+      st = zb_config_apply(&cfg, opts, "stream", err);
+    else
+      st = zb_fail(err, st, 0, "out of memory");
   }
   if (!problem && st == ZEROBUS_OK && cfg.record_type == ZB_RECORD_TYPE_PROTO) {
     if (!descriptor || descriptor_len == 0) {
-      problem = "a PROTO stream needs a descriptor (serialized DescriptorProto); "
-                "set record_type=json for JSON records";
+      problem =
+          "a PROTO stream needs a descriptor (serialized DescriptorProto); "
+          "set record_type=json for JSON records";
     } else {
       Google__Protobuf__DescriptorProto *d =
           google__protobuf__descriptor_proto__unpack(NULL, descriptor_len, descriptor);
-      if (!d) problem = "descriptor is not a serialized google.protobuf.DescriptorProto";
-      else google__protobuf__descriptor_proto__free_unpacked(d, NULL);
+      if (!d)
+        problem = "descriptor is not a serialized google.protobuf.DescriptorProto";
+      else
+        google__protobuf__descriptor_proto__free_unpacked(d, NULL);
     }
   }
   if (problem || st != ZEROBUS_OK) {
@@ -1157,9 +1196,9 @@ static zerobus_status ingest(zerobus_stream *s, const void *const *data, const s
       if (zb_json_check_object(data[i], lens[i], &je) != ZEROBUS_OK) {
         zerobus_status st;
         if (n > 1) {
-          zerobus_error *w = zb_error_new(ZEROBUS_ERR_INVALID_RECORD, 0, -1, -1,
-                                          "record %zu of the batch: %s", i,
-                                          je ? je->message : "invalid JSON");
+          zerobus_error *w =
+              zb_error_new(ZEROBUS_ERR_INVALID_RECORD, 0, -1, -1, "record %zu of the batch: %s", i,
+                           je ? je->message : "invalid JSON");
           st = zb_fail_copy(err, w);
           zerobus_error_destroy(w);
         } else {
@@ -1251,11 +1290,9 @@ ZEROBUS_API zerobus_status zerobus_stream_ingest(zerobus_stream *s, const void *
   return st;
 }
 
-ZEROBUS_API zerobus_status zerobus_stream_ingest_batch(zerobus_stream *s,
-                                                       const void *const *data,
-                                                       const size_t *lens, size_t n,
-                                                       uint32_t flags, int64_t *offset,
-                                                       zerobus_error **err) {
+ZEROBUS_API zerobus_status zerobus_stream_ingest_batch(zerobus_stream *s, const void *const *data,
+                                                       const size_t *lens, size_t n, uint32_t flags,
+                                                       int64_t *offset, zerobus_error **err) {
   if (err) *err = NULL;
   if (offset) *offset = -1;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
@@ -1356,8 +1393,7 @@ static int64_t deadline_from(int64_t timeout_ms) {
 }
 
 ZEROBUS_API zerobus_status zerobus_stream_wait_for_offset(zerobus_stream *s, int64_t offset,
-                                                          int32_t timeout_ms,
-                                                          zerobus_error **err) {
+                                                          int32_t timeout_ms, zerobus_error **err) {
   if (err) *err = NULL;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
   if (!zb_stream_enter(s))
@@ -1401,10 +1437,10 @@ ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error
   pthread_mutex_lock(&s->mu);
   if (s->closing) {
     while (!s->close_done && !atomic_load(&s->destroying)) wait_until(s, -1);
-    zerobus_status st = !s->close_done ? zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0,
-                                                  "stream is being destroyed")
-                        : s->close_result ? zb_fail_copy(err, s->close_result)
-                                          : ZEROBUS_OK;
+    zerobus_status st =
+        !s->close_done    ? zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed")
+        : s->close_result ? zb_fail_copy(err, s->close_result)
+                          : ZEROBUS_OK;
     pthread_mutex_unlock(&s->mu);
     zb_stream_leave(s);
     return st;
@@ -1416,8 +1452,8 @@ ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error
     result = zerobus_error_clone(s->err);
   } else {
     zerobus_error *e = NULL;
-    zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: closing (flushing %lld records)",
-           s->table, (long long)s->inflight_records);
+    zb_log(&s->logger, ZEROBUS_LOG_DEBUG, "stream to %s: closing (flushing %lld records)", s->table,
+           (long long)s->inflight_records);
     if (wait_acked(s, s->next_offset - 1, deadline_from(s->config.flush_timeout_ms), &e) !=
         ZEROBUS_OK) {
       if (s->state == ZEROBUS_STATE_FAILED) {
@@ -1425,11 +1461,11 @@ ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error
         result = zerobus_error_clone(s->err);
       } else if (e && e->code == ZEROBUS_ERR_TIMEOUT) {
         zerobus_error_destroy(e);
-        result = zb_error_new(ZEROBUS_ERR_TIMEOUT, 0, -1, -1,
-                              "close: %lld records were not acknowledged within "
-                              "flush_timeout_ms (%lld ms); they are in the unacked set",
-                              (long long)s->inflight_records,
-                              (long long)s->config.flush_timeout_ms);
+        result =
+            zb_error_new(ZEROBUS_ERR_TIMEOUT, 0, -1, -1,
+                         "close: %lld records were not acknowledged within "
+                         "flush_timeout_ms (%lld ms); they are in the unacked set",
+                         (long long)s->inflight_records, (long long)s->config.flush_timeout_ms);
         set_last_err(s, result);
         freeze_unacked(s, result);
       } else {
@@ -1514,8 +1550,8 @@ typedef struct recreate_ctx {
   zerobus_status st;
 } recreate_ctx;
 
-static int recreate_visit(void *vctx, int64_t offset, const void *const *data,
-                          const size_t *lens, size_t n) {
+static int recreate_visit(void *vctx, int64_t offset, const void *const *data, const size_t *lens,
+                          size_t n) {
   recreate_ctx *c = vctx;
   (void)offset;
   c->st = zerobus_stream_ingest_batch(c->ns, data, lens, n, 0, NULL, c->err);

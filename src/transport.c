@@ -40,8 +40,7 @@ size_t zb_varint_put(uint8_t *p, uint64_t v) {
 }
 
 /* out must have room for 32 bytes. */
-size_t zb_encode_request_header(uint8_t *out, int single, int json, int64_t wire,
-                                size_t body_len) {
+size_t zb_encode_request_header(uint8_t *out, int single, int json, int64_t wire, size_t body_len) {
   /* inner message: 0x08 varint(wire), tag, varint(body_len), body */
   uint64_t w = (uint64_t)wire; /* int64 is encoded as its two's complement */
   size_t inner = 1 + zb_varint_len(w) + 1 + zb_varint_len(body_len) + body_len;
@@ -84,42 +83,41 @@ int zb_decode_response(grpc_byte_buffer *bb, zb_server_msg *out) {
   grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
   Databricks__Zerobus__EphemeralStreamResponse *m =
-      databricks__zerobus__ephemeral_stream_response__unpack(
-          NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+      databricks__zerobus__ephemeral_stream_response__unpack(NULL, GRPC_SLICE_LENGTH(all),
+                                                             GRPC_SLICE_START_PTR(all));
   grpc_slice_unref(all);
   if (!m) return 0;
   switch (m->payload_case) {
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_CREATE_STREAM_RESPONSE:
-    out->kind = 1;
-    if (m->create_stream_response && m->create_stream_response->stream_id)
-      out->stream_id = strdup(m->create_stream_response->stream_id);
-    else
-      out->stream_id = strdup("");
-    break;
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_INGEST_RECORD_RESPONSE:
-    out->kind = 2;
-    if (m->ingest_record_response &&
-        m->ingest_record_response->has_durability_ack_up_to_offset) {
-      out->has_offset = 1;
-      out->offset = m->ingest_record_response->durability_ack_up_to_offset;
-    }
-    break;
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_CLOSE_STREAM_SIGNAL:
-    out->kind = 3;
-    if (m->close_stream_signal && m->close_stream_signal->duration) {
-      const Google__Protobuf__Duration *d = m->close_stream_signal->duration;
-      out->has_duration = 1;
-      /* clamp before scaling: a hostile Duration must not overflow int64 */
-      int64_t secs = d->seconds;
-      if (secs < 0) secs = 0;
-      if (secs > INT64_MAX / 1000 - 10) secs = INT64_MAX / 1000 - 10;
-      out->duration_ms = secs * 1000 + d->nanos / 1000000;
-      if (out->duration_ms < 0) out->duration_ms = 0;
-    }
-    break;
-  default:
-    out->kind = 0;
-    break;
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_CREATE_STREAM_RESPONSE:
+      out->kind = 1;
+      if (m->create_stream_response && m->create_stream_response->stream_id)
+        out->stream_id = strdup(m->create_stream_response->stream_id);
+      else
+        out->stream_id = strdup("");
+      break;
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_INGEST_RECORD_RESPONSE:
+      out->kind = 2;
+      if (m->ingest_record_response && m->ingest_record_response->has_durability_ack_up_to_offset) {
+        out->has_offset = 1;
+        out->offset = m->ingest_record_response->durability_ack_up_to_offset;
+      }
+      break;
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_CLOSE_STREAM_SIGNAL:
+      out->kind = 3;
+      if (m->close_stream_signal && m->close_stream_signal->duration) {
+        const Google__Protobuf__Duration *d = m->close_stream_signal->duration;
+        out->has_duration = 1;
+        /* clamp before scaling: a hostile Duration must not overflow int64 */
+        int64_t secs = d->seconds;
+        if (secs < 0) secs = 0;
+        if (secs > INT64_MAX / 1000 - 10) secs = INT64_MAX / 1000 - 10;
+        out->duration_ms = secs * 1000 + d->nanos / 1000000;
+        if (out->duration_ms < 0) out->duration_ms = 0;
+      }
+      break;
+    default:
+      out->kind = 0;
+      break;
   }
   databricks__zerobus__ephemeral_stream_response__free_unpacked(m, NULL);
   return 1;

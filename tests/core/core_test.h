@@ -15,22 +15,22 @@
 #include "zerobus_abi.h"
 #include "zl_harness.h"
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
-      exit(1);                                                                       \
-    }                                                                                \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      exit(1);                                                                 \
+    }                                                                          \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                               \
-  do {                                                                               \
-    long long _a = (long long)(a), _b = (long long)(b);                              \
-    if (_a != _b) {                                                                  \
-      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, \
-              __LINE__, #a, _a, #b, _b);                                             \
-      exit(1);                                                                       \
-    }                                                                                \
+#define CHECK_EQ(a, b)                                                                            \
+  do {                                                                                            \
+    long long _a = (long long)(a), _b = (long long)(b);                                           \
+    if (_a != _b) {                                                                               \
+      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, __LINE__, #a, \
+              _a, #b, _b);                                                                        \
+      exit(1);                                                                                    \
+    }                                                                                             \
   } while (0)
 
 /* Checks a status; prints the error message on mismatch. */
@@ -68,9 +68,13 @@ static inline int sanitized(void) {
   return 0;
 #endif
 }
-static inline long long slack(void) { return under_valgrind() ? 20 : sanitized() ? 5 : 1; }
+static inline long long slack(void) {
+  return under_valgrind() ? 20 : sanitized() ? 5 : 1;
+}
 
-static inline void sleep_ms(long ms) { usleep((useconds_t)ms * 1000); }
+static inline void sleep_ms(long ms) {
+  usleep((useconds_t)ms * 1000);
+}
 
 /* Options from "k=v" strings, NULL-terminated. */
 static inline zerobus_options *opts_of(const char *const *kv) {
@@ -102,11 +106,11 @@ static inline zerobus_sdk *sdk_for(zl_server *srv, const char *const *kv) {
 
 /* A JSON stream with OAuth (zerobus-local's default client credentials) and the
  * given stream options (always record_type=json plus fast recovery defaults). */
-static inline zerobus_status json_stream(zerobus_sdk *sdk, const char *table,
-                                         const char *const *kv, const zerobus_callbacks *cb,
-                                         zerobus_stream **out, zerobus_error **err) {
-  const char *base[] = {"record_type=json", "recovery_backoff_ms=50",
-                        "recovery_timeout_ms=3000", NULL};
+static inline zerobus_status json_stream(zerobus_sdk *sdk, const char *table, const char *const *kv,
+                                         const zerobus_callbacks *cb, zerobus_stream **out,
+                                         zerobus_error **err) {
+  const char *base[] = {"record_type=json", "recovery_backoff_ms=50", "recovery_timeout_ms=3000",
+                        NULL};
   zerobus_options *o = opts_of(base);
   for (int i = 0; kv && kv[i]; i++) {
     char key[128];
@@ -119,8 +123,8 @@ static inline zerobus_status json_stream(zerobus_sdk *sdk, const char *table,
       exit(1);
     }
   }
-  zerobus_status st = zerobus_stream_create(sdk, table, NULL, 0, "test-client", "test-secret", o,
-                                            cb, out, err);
+  zerobus_status st =
+      zerobus_stream_create(sdk, table, NULL, 0, "test-client", "test-secret", o, cb, out, err);
   zerobus_options_destroy(o);
   return st;
 }
@@ -177,8 +181,10 @@ static inline void check_stored_atleast_once(zl_server *srv, const char *table, 
     long long v = -1;
     CHECK(sscanf((const char *)b[r].data, "{\"i\":%lld}", &v) == 1);
     CHECK(v >= 0 && v < n);
-    if (v == next) next++;
-    else CHECK(v < next); /* a re-sent record, never a skipped one */
+    if (v == next)
+      next++;
+    else
+      CHECK(v < next); /* a re-sent record, never a skipped one */
   }
   CHECK_EQ(next, n);
   zl_blobs_free(b, got);
@@ -233,14 +239,14 @@ static inline int64_t stat_of(zerobus_stream *s, size_t field_offset) {
 #define STAT(s, field) stat_of((s), offsetof(zerobus_stream_stats, field))
 
 /* CORE_ONLY=<substring> runs only the matching test functions (debugging). */
-#define RUN(t)                                                                        \
-  do {                                                                                \
-    const char *_only = getenv("CORE_ONLY");                                          \
-    if (_only && !strstr(#t, _only)) break;                                           \
-    long long _t0 = now_ms();                                                         \
-    fprintf(stderr, "== %s\n", #t);                                                   \
-    t();                                                                              \
-    fprintf(stderr, "   ok (%lld ms)\n", now_ms() - _t0);                             \
+#define RUN(t)                                            \
+  do {                                                    \
+    const char *_only = getenv("CORE_ONLY");              \
+    if (_only && !strstr(#t, _only)) break;               \
+    long long _t0 = now_ms();                             \
+    fprintf(stderr, "== %s\n", #t);                       \
+    t();                                                  \
+    fprintf(stderr, "   ok (%lld ms)\n", now_ms() - _t0); \
   } while (0)
 
 #endif

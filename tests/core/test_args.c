@@ -19,7 +19,7 @@ static void test_sdk_args(void) {
   CHECK_ST(zerobus_sdk_new("http://127.0.0.1:1", "http://x", NULL, NULL, &e),
            ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
-  static const char *bad_endpoints[] = {"ftp://x:1", "http://", "http://host:99999",
+  static const char *bad_endpoints[] = {"ftp://x:1",       "http://",   "http://host:99999",
                                         "http://host:abc", "ht tp://x", "[::1"};
   for (size_t i = 0; i < sizeof bad_endpoints / sizeof *bad_endpoints; i++) {
     CHECK_ST(zerobus_sdk_new(bad_endpoints[i], "http://x", NULL, &sdk, &e),
@@ -83,14 +83,14 @@ static void test_create_args(zl_server *srv) {
   zerobus_error_destroy(e);
   /* an old, shorter callback table (up to on_error) is accepted */
   zerobus_callbacks_init(&cb, offsetof(zerobus_callbacks, on_log));
-  CHECK_OK(zerobus_stream_create(sdk, TABLE, NULL, 0, "test-client", "test-secret", json, &cb, &s,
-                                 &e),
-           &e);
+  CHECK_OK(
+      zerobus_stream_create(sdk, TABLE, NULL, 0, "test-client", "test-secret", json, &cb, &s, &e),
+      &e);
   zerobus_stream_destroy(s);
   /* recreate of an active stream: INVALID_STATE */
-  CHECK_OK(zerobus_stream_create(sdk, TABLE, NULL, 0, "test-client", "test-secret", json, NULL,
-                                 &s, &e),
-           &e);
+  CHECK_OK(
+      zerobus_stream_create(sdk, TABLE, NULL, 0, "test-client", "test-secret", json, NULL, &s, &e),
+      &e);
   zerobus_stream *s2 = (zerobus_stream *)1;
   CHECK_ST(zerobus_stream_recreate(s, NULL, &s2, &e), ZEROBUS_ERR_INVALID_STATE, &e);
   CHECK(s2 == NULL);
@@ -122,8 +122,8 @@ static void test_stream_args(zl_server *srv) {
   CHECK_ST(zerobus_stream_ingest_batch(NULL, NULL, NULL, 1, 0, &off, &e),
            ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
-  CHECK_ST(zerobus_stream_ingest_batch(s, NULL, NULL, 1, 0, &off, &e),
-           ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  CHECK_ST(zerobus_stream_ingest_batch(s, NULL, NULL, 1, 0, &off, &e), ZEROBUS_ERR_INVALID_ARGUMENT,
+           &e);
   zerobus_error_destroy(e);
   const void *d[2] = {"{}", NULL};
   size_t l[2] = {2, 2};

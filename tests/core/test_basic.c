@@ -316,13 +316,13 @@ static void test_proto_stream(void) {
   CHECK(b[1].len == 3 && memcmp(b[1].data, r2, 3) == 0);
   zl_blobs_free(b, n);
   /* PROTO stream without a descriptor, or with garbage: INVALID_ARGUMENT */
-  CHECK_ST(zerobus_stream_create(sdk, table, NULL, 0, "test-client", "test-secret", o, NULL, &s,
-                                 &e),
-           ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  CHECK_ST(
+      zerobus_stream_create(sdk, table, NULL, 0, "test-client", "test-secret", o, NULL, &s, &e),
+      ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
   static const unsigned char bad[] = {0xff, 0xff, 0xff};
-  CHECK_ST(zerobus_stream_create(sdk, table, bad, sizeof bad, "test-client", "test-secret", o,
-                                 NULL, &s, &e),
+  CHECK_ST(zerobus_stream_create(sdk, table, bad, sizeof bad, "test-client", "test-secret", o, NULL,
+                                 &s, &e),
            ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
   zerobus_options_destroy(o);

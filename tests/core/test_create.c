@@ -90,9 +90,9 @@ static void test_non_retryable_statuses(void) {
   static const struct {
     int grpc;
     zerobus_status want;
-  } cases[] = {{3, ZEROBUS_ERR_SERVER_REJECTED}, {5, ZEROBUS_ERR_NOT_FOUND},
+  } cases[] = {{3, ZEROBUS_ERR_SERVER_REJECTED},   {5, ZEROBUS_ERR_NOT_FOUND},
                {7, ZEROBUS_ERR_PERMISSION_DENIED}, {11, ZEROBUS_ERR_SERVER_REJECTED},
-               {12, ZEROBUS_ERR_UNIMPLEMENTED}, {16, ZEROBUS_ERR_UNAUTHENTICATED}};
+               {12, ZEROBUS_ERR_UNIMPLEMENTED},    {16, ZEROBUS_ERR_UNAUTHENTICATED}};
   zerobus_sdk *sdk2 = sdk_for(&noauth, NULL);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char t[64], f[128];
@@ -105,8 +105,8 @@ static void test_non_retryable_statuses(void) {
     cb.headers = provider;
     cb.user_data_free = count_free;
     freed = 0;
-    zerobus_options *o = opts_of((const char *[]){"record_type=json", "recovery_backoff_ms=50",
-                                                  "recovery_retries=4", NULL});
+    zerobus_options *o = opts_of(
+        (const char *[]){"record_type=json", "recovery_backoff_ms=50", "recovery_retries=4", NULL});
     zerobus_stream *s = NULL;
     zerobus_error *e = NULL;
     CHECK_ST(zerobus_stream_create(sdk2, t, NULL, 0, NULL, NULL, o, &cb, &s, &e), cases[i].want,
@@ -131,8 +131,8 @@ static int32_t failing_provider(void *ud, zerobus_headers *h) {
 
 static void test_failing_provider(void) {
   zerobus_sdk *sdk2 = sdk_for(&noauth, NULL);
-  zerobus_options *o = opts_of((const char *[]){"record_type=json", "recovery_backoff_ms=20",
-                                                "recovery_retries=2", NULL});
+  zerobus_options *o = opts_of(
+      (const char *[]){"record_type=json", "recovery_backoff_ms=20", "recovery_retries=2", NULL});
   zerobus_callbacks cb;
   zerobus_callbacks_init(&cb, sizeof cb);
   cb.headers = failing_provider;
@@ -195,8 +195,7 @@ static void test_no_server(void) {
   /* each attempt keeps reconnecting until its 400 ms are up */
   const char *kv[] = {"recovery_retries=2", "recovery_timeout_ms=400", NULL};
   long long t0 = now_ms();
-  CHECK_ST(json_stream(sdk2, "main.cr.dead", kv, NULL, &s, &e), ZEROBUS_ERR_RETRIES_EXHAUSTED,
-           &e);
+  CHECK_ST(json_stream(sdk2, "main.cr.dead", kv, NULL, &s, &e), ZEROBUS_ERR_RETRIES_EXHAUSTED, &e);
   long long dt = now_ms() - t0;
   fprintf(stderr, "   no server: %lld ms: %s\n", dt, zerobus_error_message(e));
   CHECK(dt >= 800);
@@ -222,9 +221,9 @@ static void test_token_cache(void) {
   zerobus_stream_destroy(c);
   /* wrong secret: UNAUTHENTICATED at the token endpoint, no call made */
   zerobus_options *o = opts_of((const char *[]){"record_type=json", NULL});
-  CHECK_ST(zerobus_stream_create(sdk, "main.cr.tok3", NULL, 0, "test-client", "wrong", o, NULL,
-                                 &a, &e),
-           ZEROBUS_ERR_UNAUTHENTICATED, &e);
+  CHECK_ST(
+      zerobus_stream_create(sdk, "main.cr.tok3", NULL, 0, "test-client", "wrong", o, NULL, &a, &e),
+      ZEROBUS_ERR_UNAUTHENTICATED, &e);
   CHECK_EQ(zerobus_error_retryable(e), 0);
   CHECK(strstr(zerobus_error_message(e), "wrong") == NULL); /* never the secret */
   zerobus_error_destroy(e);

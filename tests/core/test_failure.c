@@ -91,8 +91,7 @@ static void test_fatal_status_mid_stream(void) {
   CHECK_OK(zerobus_stream_wait_for_offset(s, 2, 1000, &e), &e); /* acked before */
   char buf[32];
   int len = rec(buf, sizeof buf, 99);
-  CHECK_ST(zerobus_stream_ingest(s, buf, (size_t)len, 0, NULL, &e), ZEROBUS_ERR_STREAM_CLOSED,
-           &e);
+  CHECK_ST(zerobus_stream_ingest(s, buf, (size_t)len, 0, NULL, &e), ZEROBUS_ERR_STREAM_CLOSED, &e);
   CHECK(strstr(zerobus_error_message(e), "INVALID_ARGUMENT") != NULL); /* carries the cause */
   zerobus_error_destroy(e);
   e = NULL;
@@ -332,7 +331,7 @@ static void test_unacked_batches_and_recreate(void) {
   CHECK_EQ(zl_clear_faults(&srv), 0);
   zerobus_stream *s2 = NULL;
   CHECK_OK(zerobus_stream_recreate(s, NULL, &s2, &e), &e);
-  CHECK_EQ(STAT(s2, last_offset), 3);      /* four ingest calls again */
+  CHECK_EQ(STAT(s2, last_offset), 3); /* four ingest calls again */
   CHECK_EQ(STAT(s2, records_queued), 7);
   CHECK_OK(zerobus_stream_close(s2, &e), &e);
   zerobus_stream_destroy(s2);

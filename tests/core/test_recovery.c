@@ -181,7 +181,8 @@ static void test_close_signal(void) {
   long long below = close_signal_case("main.rec.sig200", "200");
   long long above = close_signal_case("main.rec.sig5000", "5000");
   long long none = close_signal_case("main.rec.signone", "none");
-  fprintf(stderr, "   close signal: 0 -> %lld ms, 200 -> %lld ms, 5000 -> %lld ms, none -> %lld ms\n",
+  fprintf(stderr,
+          "   close signal: 0 -> %lld ms, 200 -> %lld ms, 5000 -> %lld ms, none -> %lld ms\n",
           at_once, below, above, none);
   CHECK(at_once < 180 * slack());
   CHECK(below >= 190 && below < 750 * slack());
@@ -224,7 +225,9 @@ static int32_t provider(void *ud, zerobus_headers *h) {
   return ZEROBUS_OK;
 }
 
-static void hp_free(void *ud) { ((hp_state *)ud)->freed++; }
+static void hp_free(void *ud) {
+  ((hp_state *)ud)->freed++;
+}
 
 /* The headers provider runs for every connection attempt. */
 static void test_headers_provider_every_attempt(void) {
@@ -244,8 +247,8 @@ static void test_headers_provider_every_attempt(void) {
   cb.user_data = &st;
   cb.headers = provider;
   cb.user_data_free = hp_free;
-  zerobus_options *o = opts_of((const char *[]){"record_type=json", "max_request_bytes=12",
-                                                "recovery_backoff_ms=50", NULL});
+  zerobus_options *o = opts_of(
+      (const char *[]){"record_type=json", "max_request_bytes=12", "recovery_backoff_ms=50", NULL});
   zerobus_stream *s = NULL;
   zerobus_error *e = NULL;
   CHECK_OK(zerobus_stream_create(sdk2, t, NULL, 0, NULL, NULL, o, &cb, &s, &e), &e);

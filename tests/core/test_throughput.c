@@ -16,8 +16,8 @@ static double cpu_s(void) {
 
 int main(void) {
   /* message R { optional bytes b = 1; } */
-  static const unsigned char desc[] = {0x0a, 0x01, 'R',  0x12, 0x09, 0x0a, 0x01, 'b',
-                                       0x18, 0x01, 0x20, 0x01, 0x28, 0x0c};
+  static const unsigned char desc[] = {0x0a, 0x01, 'R',  0x12, 0x09, 0x0a, 0x01,
+                                       'b',  0x18, 0x01, 0x20, 0x01, 0x28, 0x0c};
   long long n = 10000000;
   const char *env = getenv("CORE_PERF_RECORDS");
   if (env) n = atoll(env);
@@ -53,9 +53,10 @@ int main(void) {
   long long dt = now_ms() - t0;
   double cpu_ns = (cpu_s() - c0) * 1e9 / (double)n;
   double rate = (double)n * 1000.0 / (double)(dt > 0 ? dt : 1);
-  printf("throughput: %.0f records/s (%lld records in %lld ms, %lld requests, client CPU "
-         "%.0f ns/record)\n",
-         rate, n, dt, (long long)STAT(s, requests_sent), cpu_ns);
+  printf(
+      "throughput: %.0f records/s (%lld records in %lld ms, %lld requests, client CPU "
+      "%.0f ns/record)\n",
+      rate, n, dt, (long long)STAT(s, requests_sent), cpu_ns);
   fflush(stdout);
   CHECK_EQ(STAT(s, records_acked), n);
   CHECK_OK(zerobus_stream_close(s, &e), &e);

@@ -261,7 +261,8 @@ static void test_proxy(void) {
     zerobus_callbacks_init(&cb, sizeof cb);
     cb.headers = provider;
     cb.user_data = (void *)"main.proxy.recover";
-    zerobus_options *o = opts_of((const char *[]){"record_type=json", "recovery_backoff_ms=50", NULL});
+    zerobus_options *o =
+        opts_of((const char *[]){"record_type=json", "recovery_backoff_ms=50", NULL});
     zerobus_stream *s = NULL;
     zerobus_error *e = NULL;
     CHECK_OK(zerobus_stream_create(sdk, "main.proxy.recover", NULL, 0, NULL, NULL, o, &cb, &s, &e),
