@@ -231,6 +231,28 @@ static void test_token_cache(void) {
   zerobus_options_destroy(o);
 }
 
+/* The token endpoint is unreachable: TOKEN errors are retryable, so the attempts
+ * run out (RETRIES_EXHAUSTED carrying the TOKEN cause); no call is made. */
+static void test_token_endpoint_down(void) {
+  zerobus_sdk *sdk2 = NULL;
+  zerobus_error *e = NULL;
+  zerobus_options *o = opts_of((const char *[]){"token_timeout_ms=1000", NULL});
+  CHECK_OK(zerobus_sdk_new(srv.endpoint, "http://127.0.0.1:1", o, &sdk2, &e), &e);
+  zerobus_options_destroy(o);
+  zerobus_stream *s = NULL;
+  const char *kv[] = {"recovery_retries=1", NULL};
+  CHECK_ST(json_stream(sdk2, "main.cr.notoken", kv, NULL, &s, &e), ZEROBUS_ERR_RETRIES_EXHAUSTED,
+           &e);
+  CHECK(strstr(zerobus_error_message(e), "2 attempts") != NULL);
+  zerobus_error_destroy(e);
+  CHECK_EQ(zl_counter(&srv, "main.cr.notoken", "create_attempts"), 0);
+  const char *kv2[] = {"recovery=false", NULL};
+  CHECK_ST(json_stream(sdk2, "main.cr.notoken", kv2, NULL, &s, &e), ZEROBUS_ERR_TOKEN, &e);
+  CHECK_EQ(zerobus_error_retryable(e), 1);
+  zerobus_error_destroy(e);
+  zerobus_sdk_destroy(sdk2);
+}
+
 /* UNAUTHENTICATED from the server: the cached token is dropped and one fresh
  * attempt made. */
 static void test_token_invalidation(void) {
@@ -291,6 +313,7 @@ int main(void) {
   RUN(test_no_server);
   RUN(test_token_cache);
   RUN(test_token_invalidation);
+  RUN(test_token_endpoint_down);
   RUN(test_token_expiry);
   zerobus_sdk_destroy(sdk);
   zl_stop(&srv);
