@@ -19,6 +19,19 @@
 
 static int res_failures;
 
+/* RSS bounds are meaningless under ASan/TSan (shadow memory, quarantine). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_CHECKED 0
+#else
+#define RSS_CHECKED 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#undef RSS_CHECKED
+#define RSS_CHECKED 0
+#endif
+#endif
+
 #define CHECK(cond)                                                            \
   do {                                                                         \
     if (!(cond)) {                                                             \

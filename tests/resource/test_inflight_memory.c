@@ -34,18 +34,6 @@
 
 #include "res_util.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RSS_CHECKED 0
-#else
-#define RSS_CHECKED 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#undef RSS_CHECKED
-#define RSS_CHECKED 0
-#endif
-#endif
-
 #define MIB (1024LL * 1024LL)
 #define OFFERED 1000000LL
 
