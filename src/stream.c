@@ -906,11 +906,16 @@ static int64_t run_timers(zerobus_stream *s) {
   if (c->local_err) return next;
   if (!c->created) {
     if (now >= c->deadline) {
-      abandon(s, c,
-              zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
-                           "no answer to create_stream within %lld ms "
-                           "(recovery_timeout_ms)",
-                           (long long)s->config.recovery_timeout_ms));
+      long long ms = (long long)s->config.recovery_timeout_ms;
+      zerobus_error *te;
+      if (grpc_channel_check_connectivity_state(c->channel, 0) == GRPC_CHANNEL_READY)
+        te = zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
+                          "no answer to create_stream within %lld ms (recovery_timeout_ms)", ms);
+      else
+        te = zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
+                          "could not connect to %s within %lld ms (recovery_timeout_ms)",
+                          s->sdk->ep.target, ms);
+      abandon(s, c, te);
     } else if (c->deadline < next) {
       next = c->deadline;
     }
