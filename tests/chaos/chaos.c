@@ -99,8 +99,8 @@ static void logf_(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "[chaos %6.2fs] %s\n", (now_ms() - g_t0_ms) / 1000.0, buf);
 }
-#define VLOG(...)                    \
-  do {                               \
+#define VLOG(...)                        \
+  do {                                   \
     if (cfg.verbose) logf_(__VA_ARGS__); \
   } while (0)
 
@@ -121,7 +121,9 @@ static uint64_t rnd_seed(uint64_t a, uint64_t b) {
 /* ------------------------------------------------------------- payloads */
 /* Record id (lane l, producer p, seq q). The payload is a function of the id, so
  * the harness can recompute the exact bytes of any record. */
-static size_t pad_len(int l, int p, uint32_t q) { return (size_t)((q * 7u + (unsigned)p * 3u + (unsigned)l) % 24u); }
+static size_t pad_len(int l, int p, uint32_t q) {
+  return (size_t)((q * 7u + (unsigned)p * 3u + (unsigned)l) % 24u);
+}
 
 static size_t put_varint(uint8_t *b, uint64_t v) {
   size_t n = 0;
@@ -139,7 +141,9 @@ static size_t make_payload(int json, int l, int p, uint32_t q, uint8_t *buf) {
   size_t pl = pad_len(l, p, q);
   memset(pad, 'a' + (int)(q % 26), pl);
   pad[pl] = 0;
-  if (json) return (size_t)snprintf((char *)buf, 128, "{\"l\":%d,\"p\":%d,\"q\":%u,\"pad\":\"%s\"}", l, p, q, pad);
+  if (json)
+    return (size_t)snprintf((char *)buf, 128, "{\"l\":%d,\"p\":%d,\"q\":%u,\"pad\":\"%s\"}", l, p,
+                            q, pad);
   size_t n = 0;
   buf[n++] = 0x08;
   n += put_varint(buf + n, (uint64_t)l);
@@ -153,7 +157,8 @@ static size_t make_payload(int json, int l, int p, uint32_t q, uint8_t *buf) {
   return n + pl;
 }
 
-/* DescriptorProto of message ChaosRecord { optional int64 l=1, p=2, q=3; optional string pad=4; } */
+/* DescriptorProto of message ChaosRecord { optional int64 l=1, p=2, q=3; optional string pad=4; }
+ */
 static uint8_t g_desc[256];
 static size_t g_desc_len;
 static void build_descriptor(void) {
@@ -364,7 +369,8 @@ static void gen_record(gen *g, int64_t off, offent e) {
 static void gen_ack(gen *g, int64_t first, int64_t last) {
   pthread_mutex_lock(&g->mu);
   if (g->saw_error)
-    anomaly(g->lane, "gen %d: ack %" PRId64 "..%" PRId64 " after an error event", g->idx, first, last);
+    anomaly(g->lane, "gen %d: ack %" PRId64 "..%" PRId64 " after an error event", g->idx, first,
+            last);
   if (first != g->next_event || last < first)
     anomaly(g->lane, "gen %d: ack %" PRId64 "..%" PRId64 " but next expected offset is %" PRId64,
             g->idx, first, last, g->next_event);
@@ -390,8 +396,12 @@ static void gen_err(gen *g, int64_t first, int64_t last, int32_t code) {
 }
 
 /* ------------------------------------------------------------- callbacks */
-static void cb_on_ack(void *ud, int64_t off) { gen_ack(ud, off, off); }
-static void cb_on_ack_range(void *ud, int64_t a, int64_t b) { gen_ack(ud, a, b); }
+static void cb_on_ack(void *ud, int64_t off) {
+  gen_ack(ud, off, off);
+}
+static void cb_on_ack_range(void *ud, int64_t a, int64_t b) {
+  gen_ack(ud, a, b);
+}
 static void cb_on_error(void *ud, int64_t off, const zerobus_error *e) {
   gen_err(ud, off, off, zerobus_error_code(e));
 }
@@ -457,7 +467,8 @@ static int gen_poll(lane *L, gen *g, int timeout_ms) {
       return 0;
     }
     for (size_t i = 0; i < n; i++) {
-      if (ev[i].kind == ZEROBUS_EVENT_ACK) gen_ack(g, ev[i].first, ev[i].last);
+      if (ev[i].kind == ZEROBUS_EVENT_ACK)
+        gen_ack(g, ev[i].first, ev[i].last);
       else if (ev[i].kind == ZEROBUS_EVENT_ERROR) {
         if (!ev[i].error || zerobus_error_code(ev[i].error) != ev[i].status)
           anomaly(L, "error event without a matching error object");
@@ -543,7 +554,8 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
   e = NULL;
   zerobus_status rc = zerobus_stream_get_unacked(g->s, &r, &e);
   if (rc != ZEROBUS_OK) {
-    anomaly(L, "gen %d: get_unacked: %s %s", g->idx, zerobus_status_name(rc), zerobus_error_message(e));
+    anomaly(L, "gen %d: get_unacked: %s %s", g->idx, zerobus_status_name(rc),
+            zerobus_error_message(e));
     zerobus_error_destroy(e);
     /* fall back to our books: everything not acked is pending */
     for (int64_t o = g->acked_upto + 1; o < g->noffs; o++) {
@@ -557,7 +569,9 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
     size_t nb = zerobus_records_batch_count(r), nrec = zerobus_records_count(r);
     int64_t expect_nb = g->noffs - (g->acked_upto + 1);
     if ((int64_t)nb != expect_nb)
-      anomaly(L, "gen %d: get_unacked has %zu batches, books say %" PRId64 " (acked up to %" PRId64 " of %" PRId64 ")",
+      anomaly(L,
+              "gen %d: get_unacked has %zu batches, books say %" PRId64 " (acked up to %" PRId64
+              " of %" PRId64 ")",
               g->idx, nb, expect_nb, g->acked_upto, g->noffs);
     size_t total = 0;
     for (size_t b = 0; b < nb; b++) {
@@ -573,15 +587,19 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
         continue;
       }
       if (off <= g->acked_upto)
-        anomaly(L, "gen %d: unacked batch offset %" PRId64 " was acked (up to %" PRId64 ")", g->idx, off, g->acked_upto);
+        anomaly(L, "gen %d: unacked batch offset %" PRId64 " was acked (up to %" PRId64 ")", g->idx,
+                off, g->acked_upto);
       offent oe = g->offs[off];
-      if (count != oe.n) anomaly(L, "gen %d: unacked batch %" PRId64 " has %zu records, books %u", g->idx, off, count, oe.n);
+      if (count != oe.n)
+        anomaly(L, "gen %d: unacked batch %" PRId64 " has %zu records, books %u", g->idx, off,
+                count, oe.n);
       for (size_t i = 0; i < count && i < oe.n; i++) {
         const void *d;
         size_t len;
         if (zerobus_records_get(r, first + i, &d, &len) != ZEROBUS_OK ||
             !ids_equal_payload(L, oe.p, oe.q + (uint32_t)i, d, len))
-          anomaly(L, "gen %d: unacked record %zu of batch %" PRId64 " has wrong bytes", g->idx, i, off);
+          anomaly(L, "gen %d: unacked record %zu of batch %" PRId64 " has wrong bytes", g->idx, i,
+                  off);
       }
       if (*np == *cap) {
         *cap = *cap ? *cap * 2 : 64;
@@ -590,9 +608,12 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
       (*pending)[(*np)++] = oe;
       L->returned_records += oe.n;
     }
-    if (total != nrec) anomaly(L, "gen %d: unacked flat count %zu != sum of batches %zu", g->idx, nrec, total);
+    if (total != nrec)
+      anomaly(L, "gen %d: unacked flat count %zu != sum of batches %zu", g->idx, nrec, total);
     if (nb > 0 && (!g->saw_error || g->err_from != g->acked_upto + 1))
-      anomaly(L, "gen %d: %zu batches returned but on_error covered from %" PRId64 " (acked up to %" PRId64 ")",
+      anomaly(L,
+              "gen %d: %zu batches returned but on_error covered from %" PRId64
+              " (acked up to %" PRId64 ")",
               g->idx, nb, g->saw_error ? g->err_from : -1, g->acked_upto);
     zerobus_records_destroy(r);
   }
@@ -603,22 +624,27 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
   int64_t queued = 0, acked = 0, failed = 0;
   for (int64_t o = 0; o < g->noffs; o++) {
     queued += g->offs[o].n;
-    if (o <= g->acked_upto) acked += g->offs[o].n;
-    else if (g->saw_error && o >= g->err_from && o < g->next_event) failed += g->offs[o].n;
+    if (o <= g->acked_upto)
+      acked += g->offs[o].n;
+    else if (g->saw_error && o >= g->err_from && o < g->next_event)
+      failed += g->offs[o].n;
   }
-  if (g->st.records_queued != queued || g->st.records_acked != acked || g->st.records_failed != failed ||
-      g->st.last_offset != g->noffs - 1 || g->st.acked_offset != g->acked_upto ||
+  if (g->st.records_queued != queued || g->st.records_acked != acked ||
+      g->st.records_failed != failed || g->st.last_offset != g->noffs - 1 ||
+      g->st.acked_offset != g->acked_upto ||
       /* a failed stream may report its returned records as still in flight */
       (g->st.inflight_records != 0 && g->st.inflight_records != queued - acked))
     anomaly(L,
-            "gen %d: stats queued=%" PRId64 "/%" PRId64 " acked=%" PRId64 "/%" PRId64 " failed=%" PRId64 "/%" PRId64
-            " last_offset=%" PRId64 "/%" PRId64 " acked_offset=%" PRId64 "/%" PRId64 " inflight=%" PRId64 " (library/books)",
-            g->idx, g->st.records_queued, queued, g->st.records_acked, acked, g->st.records_failed, failed,
-            g->st.last_offset, g->noffs - 1, g->st.acked_offset, g->acked_upto, g->st.inflight_records);
+            "gen %d: stats queued=%" PRId64 "/%" PRId64 " acked=%" PRId64 "/%" PRId64
+            " failed=%" PRId64 "/%" PRId64 " last_offset=%" PRId64 "/%" PRId64
+            " acked_offset=%" PRId64 "/%" PRId64 " inflight=%" PRId64 " (library/books)",
+            g->idx, g->st.records_queued, queued, g->st.records_acked, acked, g->st.records_failed,
+            failed, g->st.last_offset, g->noffs - 1, g->st.acked_offset, g->acked_upto,
+            g->st.inflight_records);
 }
 
-static zerobus_status ingest_ids(lane *L, zerobus_stream *s, offent e, uint32_t flags, int use_nocopy,
-                                 int64_t *off, zerobus_error **err) {
+static zerobus_status ingest_ids(lane *L, zerobus_stream *s, offent e, uint32_t flags,
+                                 int use_nocopy, int64_t *off, zerobus_error **err) {
   uint8_t bufs[MAX_BATCH][128];
   const void *ptrs[MAX_BATCH];
   size_t lens[MAX_BATCH];
@@ -633,7 +659,8 @@ static zerobus_status ingest_ids(lane *L, zerobus_stream *s, offent e, uint32_t 
     atomic_fetch_add(&g_nocopy_outstanding, 1);
     return zerobus_stream_ingest_nocopy(s, copy, lens[0], flags, nocopy_release, NULL, off, err);
   }
-  if (e.n == 1 && (e.q & 7) != 3) return zerobus_stream_ingest(s, ptrs[0], lens[0], flags, off, err);
+  if (e.n == 1 && (e.q & 7) != 3)
+    return zerobus_stream_ingest(s, ptrs[0], lens[0], flags, off, err);
   return zerobus_stream_ingest_batch(s, ptrs, lens, e.n, flags, off, err);
 }
 
@@ -676,7 +703,8 @@ static void reingest_locked(lane *L, gen *old, offent *pending, size_t np) {
         st.struct_size = sizeof st;
         zerobus_stream_get_stats(ng->s, &st);
         if (st.last_offset != (int64_t)np - 1)
-          anomaly(L, "recreate: new stream's last offset %" PRId64 ", expected %zu - 1", st.last_offset, np);
+          anomaly(L, "recreate: new stream's last offset %" PRId64 ", expected %zu - 1",
+                  st.last_offset, np);
         ng->via_recreate = 1;
         L->recreates++;
         lane_add_gen(L, ng);
@@ -688,7 +716,8 @@ static void reingest_locked(lane *L, gen *old, offent *pending, size_t np) {
         return;
       }
       L->recreate_failures++;
-      VLOG("lane %d: recreate failed: %s %s", L->idx, zerobus_status_name(rc), zerobus_error_message(e));
+      VLOG("lane %d: recreate failed: %s %s", L->idx, zerobus_status_name(rc),
+           zerobus_error_message(e));
       zerobus_error_destroy(e);
       e = NULL;
       if (ng->s) {
@@ -706,7 +735,8 @@ static void reingest_locked(lane *L, gen *old, offent *pending, size_t np) {
     zerobus_status rc = gen_open(L, ng, &e);
     if (rc != ZEROBUS_OK) {
       L->create_failures++;
-      VLOG("lane %d: create failed: %s %s", L->idx, zerobus_status_name(rc), zerobus_error_message(e));
+      VLOG("lane %d: create failed: %s %s", L->idx, zerobus_status_name(rc),
+           zerobus_error_message(e));
       zerobus_error_destroy(e);
       if (ng->s) anomaly(L, "stream_create failed but set *out");
       pthread_mutex_destroy(&ng->mu);
@@ -847,7 +877,8 @@ static void *killer_main(void *arg) {
   long long span = (long long)cfg.duration_s * 1000;
   for (int k = 0; k < cfg.kills && !atomic_load(&g_stop_helpers); k++) {
     /* spread the kills over the run, with jitter */
-    long long at = g_t0_ms + span * (k + 1) / (cfg.kills + 1) + (long long)(rnd_next(&rs) % 1500) - 750;
+    long long at =
+        g_t0_ms + span * (k + 1) / (cfg.kills + 1) + (long long)(rnd_next(&rs) % 1500) - 750;
     while (now_ms() < at && !atomic_load(&g_stop_helpers)) sleep_ms(20);
     if (atomic_load(&g_stop_helpers)) break;
     pthread_mutex_lock(&g_srv_mu);
@@ -868,34 +899,60 @@ static void *killer_main(void *arg) {
   return NULL;
 }
 
-static const char *script_kinds[16] = {
-    "fail_create UNAVAILABLE", "fail_create INTERNAL", "fail_create NOT_FOUND (fatal)",
-    "drop_at_request", "fail_at_request UNAVAILABLE", "fail_at_request RESOURCE_EXHAUSTED",
-    "fail_at_request INVALID_ARGUMENT (fatal)", "close_signal", "malformed_ack backwards",
-    "malformed_ack duplicate", "malformed_ack beyond", "malformed_ack no_offset", "ack_prefix (stall)",
-    "no_ack (stall)", "hang_headers", "ack_delay_ms"};
+static const char *script_kinds[16] = {"fail_create UNAVAILABLE",
+                                       "fail_create INTERNAL",
+                                       "fail_create NOT_FOUND (fatal)",
+                                       "drop_at_request",
+                                       "fail_at_request UNAVAILABLE",
+                                       "fail_at_request RESOURCE_EXHAUSTED",
+                                       "fail_at_request INVALID_ARGUMENT (fatal)",
+                                       "close_signal",
+                                       "malformed_ack backwards",
+                                       "malformed_ack duplicate",
+                                       "malformed_ack beyond",
+                                       "malformed_ack no_offset",
+                                       "ack_prefix (stall)",
+                                       "no_ack (stall)",
+                                       "hang_headers",
+                                       "ack_delay_ms"};
 
 static int script_entry(uint64_t *rs, char *out, size_t cap, int *kind) {
   int k = (int)(rnd_next(rs) % 16);
   int K = (int)(rnd_next(rs) % 12);
   *kind = k;
   switch (k) {
-    case 0: return snprintf(out, cap, "{\"fail_create\":14,\"message\":\"chaos script\"}");
-    case 1: return snprintf(out, cap, "{\"fail_create\":13,\"message\":\"chaos script\"}");
-    case 2: return snprintf(out, cap, "{\"fail_create\":5,\"message\":\"chaos script\"}");
-    case 3: return snprintf(out, cap, "{\"drop_at_request\":%d}", K);
-    case 4: return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":14}", K);
-    case 5: return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":8}", K);
-    case 6: return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":3}", K);
-    case 7: return snprintf(out, cap, "{\"close_signal_ms\":%d,\"after_request\":%d}", 100 + K * 50, K);
-    case 8: return snprintf(out, cap, "{\"malformed_ack\":\"backwards\",\"after_request\":%d}", K);
-    case 9: return snprintf(out, cap, "{\"malformed_ack\":\"duplicate\",\"after_request\":%d}", K);
-    case 10: return snprintf(out, cap, "{\"malformed_ack\":\"beyond\",\"after_request\":%d}", K);
-    case 11: return snprintf(out, cap, "{\"malformed_ack\":\"no_offset\",\"after_request\":%d}", K);
-    case 12: return snprintf(out, cap, "{\"ack_prefix\":%d}", K);
-    case 13: return snprintf(out, cap, "{\"no_ack\":true}");
-    case 14: return snprintf(out, cap, "{\"hang_headers\":true}");
-    default: return snprintf(out, cap, "{\"ack_delay_ms\":%d}", 50 + K * 20);
+    case 0:
+      return snprintf(out, cap, "{\"fail_create\":14,\"message\":\"chaos script\"}");
+    case 1:
+      return snprintf(out, cap, "{\"fail_create\":13,\"message\":\"chaos script\"}");
+    case 2:
+      return snprintf(out, cap, "{\"fail_create\":5,\"message\":\"chaos script\"}");
+    case 3:
+      return snprintf(out, cap, "{\"drop_at_request\":%d}", K);
+    case 4:
+      return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":14}", K);
+    case 5:
+      return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":8}", K);
+    case 6:
+      return snprintf(out, cap, "{\"fail_at_request\":%d,\"status\":3}", K);
+    case 7:
+      return snprintf(out, cap, "{\"close_signal_ms\":%d,\"after_request\":%d}", 100 + K * 50, K);
+    case 8:
+      return snprintf(out, cap, "{\"malformed_ack\":\"backwards\",\"after_request\":%d}", K);
+    case 9:
+      return snprintf(out, cap, "{\"malformed_ack\":\"duplicate\",\"after_request\":%d}", K);
+    case 10:
+      return snprintf(out, cap, "{\"malformed_ack\":\"beyond\",\"after_request\":%d}", K);
+    case 11:
+      return snprintf(out, cap, "{\"malformed_ack\":\"no_offset\",\"after_request\":%d}", K);
+    case 12:
+      return snprintf(out, cap, "{\"ack_prefix\":%d}", K);
+    case 13:
+      return snprintf(out, cap, "{\"no_ack\":true}");
+    case 14:
+      return snprintf(out, cap, "{\"hang_headers\":true}");
+    default:
+      return snprintf(out, cap, "{\"ack_delay_ms\":%d}", 50 + K * 20);
   }
 }
 
@@ -952,7 +1009,8 @@ static void *watchdog_main(void *arg) {
       logf_("HANG: the run did not finish within duration + 240 s");
       for (int l = 0; l < cfg.lanes; l++) {
         gen *g = g_lanes[l].cur;
-        logf_("lane %d: gen %d state %d", l, g ? g->idx : -1, g && g->s ? zerobus_stream_state(g->s) : -1);
+        logf_("lane %d: gen %d state %d", l, g ? g->idx : -1,
+              g && g->s ? zerobus_stream_state(g->s) : -1);
       }
       chaos_server_kill(&g_srv);
       _exit(3);
@@ -975,13 +1033,15 @@ static void lane_finish(lane *L) {
     }
     zerobus_error *e = NULL;
     zerobus_status rc = zerobus_stream_flush(g->s, &e);
-    VLOG("lane %d: final flush of gen %d: %s %s", L->idx, g->idx, zerobus_status_name(rc), zerobus_error_message(e));
+    VLOG("lane %d: final flush of gen %d: %s %s", L->idx, g->idx, zerobus_status_name(rc),
+         zerobus_error_message(e));
     zerobus_error_destroy(e);
     offent *pending = NULL;
     size_t np = 0, cap = 0;
     gen_finish(L, g, &pending, &np, &cap);
     if (g->close_rc == ZEROBUS_OK && np == 0) {
-      if (rc != ZEROBUS_OK) anomaly(L, "flush failed (%s) but close succeeded", zerobus_status_name(rc));
+      if (rc != ZEROBUS_OK)
+        anomaly(L, "flush failed (%s) but close succeeded", zerobus_status_name(rc));
       zerobus_stream_destroy(g->s);
       g->s = NULL;
       L->cur = NULL;
@@ -1004,9 +1064,9 @@ static void lane_finish(lane *L) {
 }
 
 typedef struct totals {
-  long long accepted, stored_distinct, stored_rows, duplicates, returned, unrecovered, lost, invented,
-      corrupt, order_violations, acked_unstored, recoveries, recovery_attempts, resent, gens, failovers,
-      recreates, queue_full, anomalies;
+  long long accepted, stored_distinct, stored_rows, duplicates, returned, unrecovered, lost,
+      invented, corrupt, order_violations, acked_unstored, recoveries, recovery_attempts, resent,
+      gens, failovers, recreates, queue_full, anomalies;
 } totals;
 
 static void verify_lane(lane *L, totals *T) {
@@ -1038,7 +1098,8 @@ static void verify_lane(lane *L, totals *T) {
           anomaly(L, "gen %d: offset %" PRId64 " carries unaccepted id", g->idx, o);
           continue;
         }
-        if (key[e.p][q] == UINT64_MAX) key[e.p][q] = ((uint64_t)g->idx << 48) | ((uint64_t)o << 8) | i;
+        if (key[e.p][q] == UINT64_MAX)
+          key[e.p][q] = ((uint64_t)g->idx << 48) | ((uint64_t)o << 8) | i;
       }
     }
   }
@@ -1046,7 +1107,8 @@ static void verify_lane(lane *L, totals *T) {
     for (uint32_t q = 0; q < L->next_q[p]; q++)
       if (key[p][q] == UINT64_MAX) anomaly(L, "record p%d q%u accepted but on no stream", p, q);
   for (size_t b = 0; b < L->nunrecovered; b++)
-    for (uint32_t i = 0; i < L->unrecovered[b].n; i++) unrec[L->unrecovered[b].p][L->unrecovered[b].q + i] = 1;
+    for (uint32_t i = 0; i < L->unrecovered[b].n; i++)
+      unrec[L->unrecovered[b].p][L->unrecovered[b].q + i] = 1;
 
   zl_blob *blobs = NULL;
   long long nb = zl_payloads(&g_srv.zl, L->table, &blobs);
@@ -1068,7 +1130,8 @@ static void verify_lane(lane *L, totals *T) {
     }
     if (!ids_equal_payload(L, p, q, blobs[i].data, blobs[i].len)) {
       corrupt++;
-      if (corrupt <= 3) anomaly(L, "stored row %lld (p%d q%u) differs from the ingested bytes", i, p, q);
+      if (corrupt <= 3)
+        anomaly(L, "stored row %lld (p%d q%u) differs from the ingested bytes", i, p, q);
     }
     if (stored[p][q]++ == 0) {
       distinct++;
@@ -1090,7 +1153,8 @@ static void verify_lane(lane *L, totals *T) {
     gen *g = L->gens[gi];
     for (int64_t o = 0; o <= g->acked_upto && o < g->noffs; o++)
       for (uint32_t i = 0; i < g->offs[o].n; i++)
-        if (g->offs[o].q + i < L->next_q[g->offs[o].p] && stored[g->offs[o].p][g->offs[o].q + i] == 0) {
+        if (g->offs[o].q + i < L->next_q[g->offs[o].p] &&
+            stored[g->offs[o].p][g->offs[o].q + i] == 0) {
           acked_unstored++;
           if (acked_unstored <= 3)
             anomaly(L, "gen %d offset %" PRId64 " was acked but p%d q%u is not stored", g->idx, o,
@@ -1103,7 +1167,8 @@ static void verify_lane(lane *L, totals *T) {
       if (unrec[p][q]) unrecovered++;
       if (stored[p][q] == 0 && !unrec[p][q]) {
         lost++;
-        if (lost <= 3) anomaly(L, "record p%d q%u was accepted, is not stored and was not returned", p, q);
+        if (lost <= 3)
+          anomaly(L, "record p%d q%u was accepted, is not stored and was not returned", p, q);
       }
     }
   long long rec = 0, att = 0, resent = 0;
@@ -1113,13 +1178,19 @@ static void verify_lane(lane *L, totals *T) {
     resent += L->gens[gi]->st.records_resent;
     if (!L->gens[gi]->finished) anomaly(L, "gen %d never finished", gi);
   }
-  printf("lane %d %-5s mode=%-11s auth=%-7s%s accepted=%lld stored=%lld dup=%lld returned=%ld unrecovered=%lld "
-         "lost=%lld invented=%lld corrupt=%lld order=%lld acked_unstored=%lld streams=%d failovers=%ld "
-         "recreates=%ld reconnects=%lld queue_full=%ld anomalies=%ld\n",
-         L->idx, L->json ? "json" : "proto", L->mode == 0 ? "poll_events" : L->mode == 1 ? "poll" : "dispatch",
-         L->oauth ? "oauth" : "headers", L->idx % 4 == 3 ? " recovery=off" : "", accepted, distinct, dups, L->returned_records, unrecovered, lost, invented,
-         corrupt, order, acked_unstored, L->ngens, L->failovers, L->recreates, rec, L->queue_full,
-         L->anomalies.count);
+  printf(
+      "lane %d %-5s mode=%-11s auth=%-7s%s accepted=%lld stored=%lld dup=%lld returned=%ld "
+      "unrecovered=%lld "
+      "lost=%lld invented=%lld corrupt=%lld order=%lld acked_unstored=%lld streams=%d "
+      "failovers=%ld "
+      "recreates=%ld reconnects=%lld queue_full=%ld anomalies=%ld\n",
+      L->idx, L->json ? "json" : "proto",
+      L->mode == 0   ? "poll_events"
+      : L->mode == 1 ? "poll"
+                     : "dispatch",
+      L->oauth ? "oauth" : "headers", L->idx % 4 == 3 ? " recovery=off" : "", accepted, distinct,
+      dups, L->returned_records, unrecovered, lost, invented, corrupt, order, acked_unstored,
+      L->ngens, L->failovers, L->recreates, rec, L->queue_full, L->anomalies.count);
   T->accepted += accepted;
   T->stored_distinct += distinct;
   T->stored_rows += nb;
@@ -1154,12 +1225,13 @@ static int selftest_damage(void) {
   sqlite3 *db = NULL;
   if (sqlite3_open(g_srv.zl.db_path, &db) != SQLITE_OK) return -1;
   char sql[512];
-  snprintf(sql, sizeof sql,
-           "DELETE FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" ORDER BY rowid LIMIT 5 OFFSET "
-           "(SELECT count(*)/2 FROM \"%s\"));"
-           "INSERT INTO \"%s\" (_zerobus_stream_id, _zerobus_offset, _zerobus_payload) VALUES "
-           "('selftest', 0, '{\"l\":0,\"p\":0,\"q\":4000000000,\"pad\":\"\"}');",
-           g_lanes[0].table, g_lanes[0].table, g_lanes[0].table, g_lanes[0].table);
+  snprintf(
+      sql, sizeof sql,
+      "DELETE FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" ORDER BY rowid LIMIT 5 OFFSET "
+      "(SELECT count(*)/2 FROM \"%s\"));"
+      "INSERT INTO \"%s\" (_zerobus_stream_id, _zerobus_offset, _zerobus_payload) VALUES "
+      "('selftest', 0, '{\"l\":0,\"p\":0,\"q\":4000000000,\"pad\":\"\"}');",
+      g_lanes[0].table, g_lanes[0].table, g_lanes[0].table, g_lanes[0].table);
   char *msg = NULL;
   int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
   if (rc != SQLITE_OK) fprintf(stderr, "chaos: selftest damage: %s\n", msg ? msg : "?");
@@ -1190,10 +1262,12 @@ static long count_chaos_draws(const char *log_path, long kinds[8]) {
 
 /* ------------------------------------------------------------- main */
 static void usage(void) {
-  fprintf(stderr,
-          "usage: zb_chaos [--seed N] [--duration SEC] [--lanes N<=8] [--producers N<=4] [--rate R]\n"
-          "                [--chaos-rate P] [--kills N] [--no-scripts] [--chaos-fatal] [--oauth-lanes N]\n"
-          "                [--md FILE] [--status-file FILE] [--keep] [--verbose] [--selftest]\n");
+  fprintf(
+      stderr,
+      "usage: zb_chaos [--seed N] [--duration SEC] [--lanes N<=8] [--producers N<=4] [--rate R]\n"
+      "                [--chaos-rate P] [--kills N] [--no-scripts] [--chaos-fatal] [--oauth-lanes "
+      "N]\n"
+      "                [--md FILE] [--status-file FILE] [--keep] [--verbose] [--selftest]\n");
   exit(2);
 }
 
@@ -1230,25 +1304,41 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
-    if (!strcmp(a, "--seed")) cfg.seed = strtoull(NEXT(), NULL, 10);
-    else if (!strcmp(a, "--duration")) cfg.duration_s = atoi(NEXT());
-    else if (!strcmp(a, "--lanes")) cfg.lanes = atoi(NEXT());
-    else if (!strcmp(a, "--producers")) cfg.producers = atoi(NEXT());
-    else if (!strcmp(a, "--rate")) cfg.rate = atoi(NEXT());
-    else if (!strcmp(a, "--chaos-rate")) cfg.chaos_rate = atof(NEXT());
-    else if (!strcmp(a, "--kills")) cfg.kills = atoi(NEXT());
-    else if (!strcmp(a, "--no-scripts")) cfg.scripts = 0;
-    else if (!strcmp(a, "--chaos-fatal")) cfg.chaos_fatal = 1;
-    else if (!strcmp(a, "--oauth-lanes")) cfg.oauth_lanes = atoi(NEXT());
-    else if (!strcmp(a, "--md")) cfg.md_file = NEXT();
-    else if (!strcmp(a, "--status-file")) cfg.status_file = NEXT();
-    else if (!strcmp(a, "--keep")) cfg.keep = 1;
-    else if (!strcmp(a, "--verbose")) cfg.verbose = 1;
-    else if (!strcmp(a, "--selftest")) cfg.selftest = 1;
-    else usage();
+    if (!strcmp(a, "--seed"))
+      cfg.seed = strtoull(NEXT(), NULL, 10);
+    else if (!strcmp(a, "--duration"))
+      cfg.duration_s = atoi(NEXT());
+    else if (!strcmp(a, "--lanes"))
+      cfg.lanes = atoi(NEXT());
+    else if (!strcmp(a, "--producers"))
+      cfg.producers = atoi(NEXT());
+    else if (!strcmp(a, "--rate"))
+      cfg.rate = atoi(NEXT());
+    else if (!strcmp(a, "--chaos-rate"))
+      cfg.chaos_rate = atof(NEXT());
+    else if (!strcmp(a, "--kills"))
+      cfg.kills = atoi(NEXT());
+    else if (!strcmp(a, "--no-scripts"))
+      cfg.scripts = 0;
+    else if (!strcmp(a, "--chaos-fatal"))
+      cfg.chaos_fatal = 1;
+    else if (!strcmp(a, "--oauth-lanes"))
+      cfg.oauth_lanes = atoi(NEXT());
+    else if (!strcmp(a, "--md"))
+      cfg.md_file = NEXT();
+    else if (!strcmp(a, "--status-file"))
+      cfg.status_file = NEXT();
+    else if (!strcmp(a, "--keep"))
+      cfg.keep = 1;
+    else if (!strcmp(a, "--verbose"))
+      cfg.verbose = 1;
+    else if (!strcmp(a, "--selftest"))
+      cfg.selftest = 1;
+    else
+      usage();
   }
-  if (cfg.lanes < 1 || cfg.lanes > MAX_LANES || cfg.producers < 1 || cfg.producers > MAX_PRODUCERS ||
-      cfg.duration_s < 1)
+  if (cfg.lanes < 1 || cfg.lanes > MAX_LANES || cfg.producers < 1 ||
+      cfg.producers > MAX_PRODUCERS || cfg.duration_s < 1)
     usage();
   signal(SIGPIPE, SIG_IGN);
   g_t0_ms = now_ms();
@@ -1270,8 +1360,8 @@ int main(int argc, char **argv) {
   flags[nf] = NULL;
   chaos_server_set_flags(&g_srv, flags);
   if (chaos_server_start(&g_srv) != 0) return 2;
-  logf_("zerobus-local on %s / %s, db %s, seed %llu", g_srv.zl.endpoint, g_srv.zl.http_url, g_srv.zl.db_path,
-        cfg.seed);
+  logf_("zerobus-local on %s / %s, db %s, seed %llu", g_srv.zl.endpoint, g_srv.zl.http_url,
+        g_srv.zl.db_path, cfg.seed);
 
   zerobus_error *err = NULL;
   if (zerobus_sdk_new(g_srv.zl.endpoint, g_srv.zl.http_url, NULL, &g_sdk, &err) != ZEROBUS_OK) {
@@ -1302,7 +1392,8 @@ int main(int argc, char **argv) {
         L->cur = g;
         break;
       }
-      logf_("lane %d: first create failed: %s %s", l, zerobus_status_name(rc), zerobus_error_message(e));
+      logf_("lane %d: first create failed: %s %s", l, zerobus_status_name(rc),
+            zerobus_error_message(e));
       zerobus_error_destroy(e);
       free(g);
       if (tries == 20) return 2;
@@ -1357,10 +1448,12 @@ int main(int argc, char **argv) {
   pthread_join(watchdog, NULL);
   long long elapsed = now_ms() - g_t0_ms;
 
-  printf("chaos seed=%llu duration=%ds lanes=%d producers/lane=%d rate=%d/s chaos-rate=%g kills=%ld scripts=%ld "
-         "elapsed=%.1fs\n",
-         cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate, (long)atomic_load(&g_kills),
-         g_scripts_posted, elapsed / 1000.0);
+  printf(
+      "chaos seed=%llu duration=%ds lanes=%d producers/lane=%d rate=%d/s chaos-rate=%g kills=%ld "
+      "scripts=%ld "
+      "elapsed=%.1fs\n",
+      cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate,
+      (long)atomic_load(&g_kills), g_scripts_posted, elapsed / 1000.0);
   if (cfg.selftest && selftest_damage() != 0) return 2;
   totals T;
   memset(&T, 0, sizeof T);
@@ -1370,10 +1463,12 @@ int main(int argc, char **argv) {
     printf("ANOMALY: %ld zero-copy payloads never released\n", nocopy_left);
     T.anomalies++;
   }
-  if (final_status != 0) printf("note: final graceful stop of zerobus-local returned %d\n", final_status);
+  if (final_status != 0)
+    printf("note: final graceful stop of zerobus-local returned %d\n", final_status);
   long script_total = 0;
   for (int k = 0; k < 16; k++) script_total += g_script_entries[k];
-  printf("faults: SIGKILL+restart=%ld scripted entries=%ld (", (long)atomic_load(&g_kills), script_total);
+  printf("faults: SIGKILL+restart=%ld scripted entries=%ld (", (long)atomic_load(&g_kills),
+         script_total);
   for (int k = 0, first = 1; k < 16; k++)
     if (g_script_entries[k]) {
       printf("%s%s=%ld", first ? "" : ", ", script_kinds[k], g_script_entries[k]);
@@ -1381,8 +1476,8 @@ int main(int argc, char **argv) {
     }
   long chaos_kinds[8] = {0};
   long chaos_total = count_chaos_draws(g_srv.log_path, chaos_kinds);
-  static const char *ck[7] = {"status", "drop", "close_signal", "ack_stall", "malformed_ack", "hang_headers",
-                              "fail_create"};
+  static const char *ck[7] = {"status",        "drop",         "close_signal", "ack_stall",
+                              "malformed_ack", "hang_headers", "fail_create"};
   printf(") chaos draws=%ld (", chaos_total);
   for (int k = 0, first = 1; k < 7; k++)
     if (chaos_kinds[k]) {
@@ -1390,15 +1485,20 @@ int main(int argc, char **argv) {
       first = 0;
     }
   printf(")\n");
-  printf("TOTAL accepted=%lld stored=%lld rows=%lld duplicates=%lld failed_and_returned=%lld unrecovered=%lld "
-         "lost=%lld invented=%lld corrupt=%lld order_violations=%lld acked_unstored=%lld recoveries=%lld "
-         "recovery_attempts=%lld resent=%lld streams=%lld failovers=%lld recreates=%lld queue_full=%lld "
-         "zero_copy=%ld anomalies=%lld\n",
-         T.accepted, T.stored_distinct, T.stored_rows, T.duplicates, T.returned, T.unrecovered, T.lost, T.invented,
-         T.corrupt, T.order_violations, T.acked_unstored, T.recoveries, T.recovery_attempts, T.resent, T.gens,
-         T.failovers, T.recreates, T.queue_full, (long)atomic_load(&g_nocopy_released), T.anomalies);
-  int ok = T.lost == 0 && T.invented == 0 && T.corrupt == 0 && T.order_violations == 0 && T.acked_unstored == 0 &&
-           T.anomalies == 0 && T.accepted > 0;
+  printf(
+      "TOTAL accepted=%lld stored=%lld rows=%lld duplicates=%lld failed_and_returned=%lld "
+      "unrecovered=%lld "
+      "lost=%lld invented=%lld corrupt=%lld order_violations=%lld acked_unstored=%lld "
+      "recoveries=%lld "
+      "recovery_attempts=%lld resent=%lld streams=%lld failovers=%lld recreates=%lld "
+      "queue_full=%lld "
+      "zero_copy=%ld anomalies=%lld\n",
+      T.accepted, T.stored_distinct, T.stored_rows, T.duplicates, T.returned, T.unrecovered, T.lost,
+      T.invented, T.corrupt, T.order_violations, T.acked_unstored, T.recoveries,
+      T.recovery_attempts, T.resent, T.gens, T.failovers, T.recreates, T.queue_full,
+      (long)atomic_load(&g_nocopy_released), T.anomalies);
+  int ok = T.lost == 0 && T.invented == 0 && T.corrupt == 0 && T.order_violations == 0 &&
+           T.acked_unstored == 0 && T.anomalies == 0 && T.accepted > 0;
   for (int l = 0; l < cfg.lanes; l++)
     for (long i = 0; i < g_lanes[l].anomalies.count && i < 8; i++)
       printf("  lane %d anomaly: %s\n", l, g_lanes[l].anomalies.first[i]);
@@ -1406,18 +1506,23 @@ int main(int argc, char **argv) {
     FILE *f = fopen(cfg.md_file, "a");
     if (f) {
       fprintf(f,
-              "| %llu | %d s | %d×%d | %g | %ld | %ld | %ld | %lld | %lld | %lld | %lld | %lld | %lld | %lld | %s | "
-              "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d --chaos-rate %g --kills %d%s%s` |\n",
-              cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.chaos_rate, (long)atomic_load(&g_kills),
-              script_total, chaos_total, T.accepted, T.stored_distinct, T.duplicates, T.returned, T.unrecovered, T.lost,
-              T.recoveries, ok ? "PASS" : "FAIL", cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate,
-              cfg.chaos_rate, cfg.kills, cfg.scripts ? "" : " --no-scripts", cfg.chaos_fatal ? " --chaos-fatal" : "");
+              "| %llu | %d s | %d×%d | %g | %ld | %ld | %ld | %lld | %lld | %lld | %lld | %lld | "
+              "%lld | %lld | %s | "
+              "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d "
+              "--chaos-rate %g --kills %d%s%s` |\n",
+              cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.chaos_rate,
+              (long)atomic_load(&g_kills), script_total, chaos_total, T.accepted, T.stored_distinct,
+              T.duplicates, T.returned, T.unrecovered, T.lost, T.recoveries, ok ? "PASS" : "FAIL",
+              cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate,
+              cfg.kills, cfg.scripts ? "" : " --no-scripts",
+              cfg.chaos_fatal ? " --chaos-fatal" : "");
       fclose(f);
     }
   }
   printf("RESULT %s\n", ok ? "PASS" : "FAIL");
   chaos_server_cleanup(&g_srv, cfg.keep || (!ok && !cfg.selftest));
-  if (!ok && !cfg.selftest) printf("kept database %s and server log %s\n", g_srv.zl.db_path, g_srv.log_path);
+  if (!ok && !cfg.selftest)
+    printf("kept database %s and server log %s\n", g_srv.zl.db_path, g_srv.log_path);
   for (int l = 0; l < cfg.lanes; l++) {
     for (int i = 0; i < g_lanes[l].ngens; i++) {
       free(g_lanes[l].gens[i]->offs);

@@ -58,8 +58,7 @@ int chaos_server_init(chaos_server *cs, const char *tag) {
   snprintf(cs->zl.http_url, sizeof cs->zl.http_url, "http://127.0.0.1:%d", hp);
   const char *tmp = getenv("TMPDIR");
   if (!tmp || !*tmp) tmp = "/tmp";
-  snprintf(cs->zl.db_path, sizeof cs->zl.db_path, "%s/zb-%s-%d-%d.db", tmp, tag, (int)getpid(),
-           gp);
+  snprintf(cs->zl.db_path, sizeof cs->zl.db_path, "%s/zb-%s-%d-%d.db", tmp, tag, (int)getpid(), gp);
   snprintf(cs->log_path, sizeof cs->log_path, "%s/zb-%s-%d-%d.log", tmp, tag, (int)getpid(), gp);
   unlink(cs->zl.db_path);
   unlink(cs->log_path);

@@ -18,7 +18,7 @@ typedef struct chaos_server {
   const char *extra[16]; /* extra flags (NULL-terminated), e.g. --chaos-seed */
   char extra_buf[16][64];
   int n_extra;
-  int starts;            /* incarnations started */
+  int starts; /* incarnations started */
 } chaos_server;
 
 /* Picks two free loopback ports, a fresh database path and the binary

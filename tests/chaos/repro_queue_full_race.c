@@ -38,9 +38,12 @@ static void *producer(void *arg) {
   while (!atomic_load(&g_stop)) {
     zerobus_error *err = NULL;
     int64_t off;
-    zerobus_status rc = zerobus_stream_ingest(g_s, rec, sizeof rec - 1, ZEROBUS_INGEST_NONBLOCK, &off, &err);
-    if (rc == ZEROBUS_OK) atomic_fetch_add(&g_accepted, 1);
-    else if (rc == ZEROBUS_ERR_QUEUE_FULL) atomic_fetch_add(&g_full, 1);
+    zerobus_status rc =
+        zerobus_stream_ingest(g_s, rec, sizeof rec - 1, ZEROBUS_INGEST_NONBLOCK, &off, &err);
+    if (rc == ZEROBUS_OK)
+      atomic_fetch_add(&g_accepted, 1);
+    else if (rc == ZEROBUS_ERR_QUEUE_FULL)
+      atomic_fetch_add(&g_full, 1);
     else {
       fprintf(stderr, "ingest: %s %s\n", zerobus_status_name(rc), zerobus_error_message(err));
       exit(1);
@@ -64,7 +67,8 @@ int main(void) {
   zerobus_callbacks cb;
   zerobus_callbacks_init(&cb, sizeof cb);
   cb.headers = headers;
-  if (zerobus_stream_create(sdk, "repro.qf.t", NULL, 0, NULL, NULL, o, &cb, &g_s, &err) != ZEROBUS_OK) {
+  if (zerobus_stream_create(sdk, "repro.qf.t", NULL, 0, NULL, NULL, o, &cb, &g_s, &err) !=
+      ZEROBUS_OK) {
     fprintf(stderr, "create: %s\n", zerobus_error_message(err));
     return 1;
   }
@@ -84,8 +88,9 @@ int main(void) {
   zerobus_stream_get_stats(g_s, &st);
   long long acc = atomic_load(&g_accepted);
   if (st.records_acked != acc || st.records_queued != acc || st.inflight_records != 0) {
-    fprintf(stderr, "accepted %lld, queued %lld, acked %lld, inflight %lld\n", acc, (long long)st.records_queued,
-            (long long)st.records_acked, (long long)st.inflight_records);
+    fprintf(stderr, "accepted %lld, queued %lld, acked %lld, inflight %lld\n", acc,
+            (long long)st.records_queued, (long long)st.records_acked,
+            (long long)st.inflight_records);
     bad = 1;
   }
   if (zerobus_stream_close(g_s, &err) != ZEROBUS_OK) bad = 1;
@@ -99,7 +104,7 @@ int main(void) {
     bad = 1;
   }
   unlink(srv.db_path);
-  printf("accepted=%lld queue_full=%lld acked=%lld stored=%lld: %s\n", acc, (long long)atomic_load(&g_full),
-         (long long)st.records_acked, rows, bad ? "FAIL" : "PASS");
+  printf("accepted=%lld queue_full=%lld acked=%lld stored=%lld: %s\n", acc,
+         (long long)atomic_load(&g_full), (long long)st.records_acked, rows, bad ? "FAIL" : "PASS");
   return bad;
 }

@@ -22,7 +22,8 @@ static int key_ok(const char *k) {
   if (!*k) return 0;
   for (; *k; k++) {
     char c = (char)tolower((unsigned char)*k);
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) return 0;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return 0;
   }
   return 1;
 }
@@ -75,28 +76,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int ok = prc == 0 && !failed;
   for (size_t i = 0; ok && i < h.count; i++) {
     const char *k = h.items[i].key, *v = h.items[i].value;
-    if (!strncmp(k, "grpc-", 5) || !strcmp(k, "te") || !strcmp(k, "content-type") || !strcmp(k, "user-agent"))
+    if (!strncmp(k, "grpc-", 5) || !strcmp(k, "te") || !strcmp(k, "content-type") ||
+        !strcmp(k, "user-agent"))
       ok = 0;
     size_t kl = strlen(k);
     int bin = kl > 4 && !strcmp(k + kl - 4, "-bin");
     for (const char *c = v; ok && !bin && *c; c++)
       if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) ok = 0;
   }
-  const char *a = zb_headers_get(&h, "authorization"), *t = zb_headers_get(&h, "x-databricks-zerobus-table-name");
+  const char *a = zb_headers_get(&h, "authorization"),
+             *t = zb_headers_get(&h, "x-databricks-zerobus-table-name");
   if (!a || !*a || !t || !*t) ok = 0;
 
   zerobus_error *err = NULL;
   zerobus_status vr = zb_headers_validate(&h, prc, &err);
-  FUZZ_CHECK((vr == ZEROBUS_OK) == ok, "validate rc %d, expected %s", (int)vr, ok ? "OK" : "failure");
+  FUZZ_CHECK((vr == ZEROBUS_OK) == ok, "validate rc %d, expected %s", (int)vr,
+             ok ? "OK" : "failure");
   if (vr != ZEROBUS_OK) {
-    FUZZ_CHECK(vr == ZEROBUS_ERR_HEADERS_PROVIDER && zerobus_error_code(err) == (int32_t)vr, "code %d", (int)vr);
+    FUZZ_CHECK(vr == ZEROBUS_ERR_HEADERS_PROVIDER && zerobus_error_code(err) == (int32_t)vr,
+               "code %d", (int)vr);
     int expect_retry = failed ? retry : (prc != 0 ? 1 : 0);
     FUZZ_CHECK(zerobus_error_retryable(err) == expect_retry, "retryable %d, expected %d",
                zerobus_error_retryable(err), expect_retry);
     /* values may be tokens: never echoed */
     /* checked only for values holding a character that no message text (fixed
      * words, header keys) can contain, so a match can only be a leak */
-    if (!failed && prc == 0 && a && strlen(a) >= 8 && strpbrk(a, "#$%&*+/;<=>?@[]^`{|}~")) FUZZ_CHECK(!strstr(zerobus_error_message(err), a), "authorization value leaked");
+    if (!failed && prc == 0 && a && strlen(a) >= 8 && strpbrk(a, "#$%&*+/;<=>?@[]^`{|}~"))
+      FUZZ_CHECK(!strstr(zerobus_error_message(err), a), "authorization value leaked");
   }
   zerobus_error_destroy(err);
   zb_headers_clear(&h);

@@ -40,13 +40,23 @@ static int utf8_valid(const uint8_t *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     uint8_t c = s[i];
-    if (c < 0x80) { i++; continue; }
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
     size_t len;
     uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return 0;
     if (i + len > n) return 0;
     for (size_t k = 1; k < len; k++) {
       if ((s[i + k] & 0xc0) != 0x80) return 0;
@@ -77,9 +87,12 @@ static int number_ok(const uint8_t *p, size_t n) {
   size_t i = 0;
   if (i < n && p[i] == '-') i++;
   if (i >= n) return 0;
-  if (p[i] == '0') i++;
-  else if (p[i] >= '1' && p[i] <= '9') while (i < n && p[i] >= '0' && p[i] <= '9') i++;
-  else return 0;
+  if (p[i] == '0')
+    i++;
+  else if (p[i] >= '1' && p[i] <= '9')
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+  else
+    return 0;
   if (i < n && p[i] == '.') {
     i++;
     size_t d = i;
@@ -104,25 +117,31 @@ static unsigned lax_reasons(const uint8_t *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint8_t c = s[i];
     if (in_str) {
-      if (c < 0x20) r |= LAX_CTRL;
-      else if (c == '"') in_str = 0;
+      if (c < 0x20)
+        r |= LAX_CTRL;
+      else if (c == '"')
+        in_str = 0;
       else if (c == '\\' && i + 1 < n) {
         i++;
         if (s[i] == 'u') {
-          if (i + 4 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) || !is_hex(s[i + 4])) {
+          if (i + 4 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
+              !is_hex(s[i + 4])) {
             r |= LAX_HEXESC;
             continue;
           }
           unsigned cp = hex4(s + i + 1);
           i += 4;
-          if (cp >= 0xdc00 && cp <= 0xdfff) r |= LAX_SURROGATE;
+          if (cp >= 0xdc00 && cp <= 0xdfff)
+            r |= LAX_SURROGATE;
           else if (cp >= 0xd800 && cp <= 0xdbff) {
             /* needs an immediately following \uDC00-\uDFFF */
-            if (i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' && is_hex(s[i + 3]) && is_hex(s[i + 4]) &&
-                is_hex(s[i + 5]) && is_hex(s[i + 6])) {
+            if (i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' && is_hex(s[i + 3]) &&
+                is_hex(s[i + 4]) && is_hex(s[i + 5]) && is_hex(s[i + 6])) {
               unsigned lo = hex4(s + i + 3);
-              if (lo >= 0xdc00 && lo <= 0xdfff) i += 6;
-              else r |= LAX_SURROGATE;
+              if (lo >= 0xdc00 && lo <= 0xdfff)
+                i += 6;
+              else
+                r |= LAX_SURROGATE;
             } else {
               r |= LAX_SURROGATE;
             }
@@ -131,10 +150,14 @@ static unsigned lax_reasons(const uint8_t *s, size_t n) {
       }
       continue;
     }
-    if (c == '"') in_str = 1;
-    else if (c == '{' || c == '[') { if (++depth > maxdepth) maxdepth = depth; }
-    else if (c == '}' || c == ']') depth--;
-    else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') r |= LAX_CTRL;
+    if (c == '"')
+      in_str = 1;
+    else if (c == '{' || c == '[') {
+      if (++depth > maxdepth) maxdepth = depth;
+    } else if (c == '}' || c == ']')
+      depth--;
+    else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+      r |= LAX_CTRL;
     else if (c == '-' || (c >= '0' && c <= '9') || c == '+' || c == '.') {
       size_t j = i;
       while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '+' || s[j] == '-' || s[j] == '.' ||
@@ -160,8 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(err == NULL, "accepted but *err was not set to NULL");
   } else {
     FUZZ_CHECK(rc == ZEROBUS_ERR_INVALID_RECORD, "rc %d", (int)rc);
-    FUZZ_CHECK(err && zerobus_error_code(err) == ZEROBUS_ERR_INVALID_RECORD && !zerobus_error_retryable(err) &&
-                   zerobus_error_message(err)[0],
+    FUZZ_CHECK(err && zerobus_error_code(err) == ZEROBUS_ERR_INVALID_RECORD &&
+                   !zerobus_error_retryable(err) && zerobus_error_message(err)[0],
                "bad error object");
     zerobus_error_destroy(err);
   }
@@ -183,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(z);
   if (lax == 0)
     FUZZ_CHECK(cj_object == (rc == ZEROBUS_OK), "differs from cJSON: validator %s, cJSON %s",
-               rc == ZEROBUS_OK ? "accepts" : "rejects", cj_object ? "parses an object" : "rejects");
+               rc == ZEROBUS_OK ? "accepts" : "rejects",
+               cj_object ? "parses an object" : "rejects");
   return 0;
 }

@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       zerobus_option_desc d;
       memset(&d, 0, sizeof d);
       d.struct_size = sizeof d;
-      FUZZ_CHECK(zerobus_option_info((uint8_t)sel[0] % count, &d) == ZEROBUS_OK && d.name, "option_info");
+      FUZZ_CHECK(zerobus_option_info((uint8_t)sel[0] % count, &d) == ZEROBUS_OK && d.name,
+                 "option_info");
       key = d.name;
     } else {
       key = sel[0] ? sel + 1 : sel;
@@ -55,10 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (grc != ZEROBUS_OK) {
       FUZZ_CHECK(rc == ZEROBUS_ERR_UNKNOWN_OPTION, "unknown key '%s' gave %d", key, (int)rc);
     } else if (rc != ZEROBUS_OK) {
-      FUZZ_CHECK(rc == ZEROBUS_ERR_INVALID_OPTION, "key %s value '%s' gave %d", key, value, (int)rc);
+      FUZZ_CHECK(rc == ZEROBUS_ERR_INVALID_OPTION, "key %s value '%s' gave %d", key, value,
+                 (int)rc);
       FUZZ_CHECK(err && zerobus_error_message(err)[0], "no message");
       const char *after = NULL;
-      FUZZ_CHECK(zerobus_options_get(o, key, &after, NULL) == ZEROBUS_OK && strcmp(after, before_copy) == 0,
+      FUZZ_CHECK(zerobus_options_get(o, key, &after, NULL) == ZEROBUS_OK &&
+                     strcmp(after, before_copy) == 0,
                  "refused value changed %s", key);
     } else {
       const char *canon = NULL;
@@ -69,8 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       FUZZ_CHECK(rc2 == ZEROBUS_OK, "canonical '%s' of %s='%s' refused: %s", c1, key, value,
                  zerobus_error_message(e2));
       const char *canon2 = NULL;
-      FUZZ_CHECK(zerobus_options_get(o, key, &canon2, NULL) == ZEROBUS_OK && strcmp(canon2, c1) == 0,
-                 "canonical form of %s not a fixed point: '%s' -> '%s'", key, c1, canon2);
+      FUZZ_CHECK(
+          zerobus_options_get(o, key, &canon2, NULL) == ZEROBUS_OK && strcmp(canon2, c1) == 0,
+          "canonical form of %s not a fixed point: '%s' -> '%s'", key, c1, canon2);
       zerobus_error_destroy(e2);
       free(c1);
     }
@@ -81,12 +85,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   zb_config_defaults(&c);
   zerobus_error *err = NULL;
   zerobus_status rc = zb_config_apply(&c, o, "sdk,stream", &err);
-  FUZZ_CHECK(rc == ZEROBUS_OK || (rc == ZEROBUS_ERR_INVALID_OPTION && zerobus_error_message(err)[0]),
-             "config_apply rc %d", (int)rc);
+  FUZZ_CHECK(
+      rc == ZEROBUS_OK || (rc == ZEROBUS_ERR_INVALID_OPTION && zerobus_error_message(err)[0]),
+      "config_apply rc %d", (int)rc);
   if (rc == ZEROBUS_OK) {
     FUZZ_CHECK(c.max_inflight_records >= 1 && c.max_inflight_bytes >= 1 && c.max_request_bytes >= 1,
                "limits must stay positive");
-    FUZZ_CHECK(c.record_type == ZB_RECORD_TYPE_PROTO || c.record_type == ZB_RECORD_TYPE_JSON, "record_type");
+    FUZZ_CHECK(c.record_type == ZB_RECORD_TYPE_PROTO || c.record_type == ZB_RECORD_TYPE_JSON,
+               "record_type");
   }
   zerobus_error_destroy(err);
   zb_config_free(&c);

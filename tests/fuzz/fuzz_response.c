@@ -52,9 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(m.kind >= 0 && m.kind <= 3, "kind %d", m.kind);
     if (m.kind == 1) FUZZ_CHECK(m.stream_id != NULL, "create response without a stream id string");
     if (m.kind == 2) {
-      int has = ref->ingest_record_response && ref->ingest_record_response->has_durability_ack_up_to_offset;
+      int has = ref->ingest_record_response &&
+                ref->ingest_record_response->has_durability_ack_up_to_offset;
       FUZZ_CHECK(m.has_offset == has, "has_offset");
-      if (has) FUZZ_CHECK(m.offset == ref->ingest_record_response->durability_ack_up_to_offset, "offset");
+      if (has)
+        FUZZ_CHECK(m.offset == ref->ingest_record_response->durability_ack_up_to_offset, "offset");
     }
     if (m.kind == 3 && m.has_duration) FUZZ_CHECK(m.duration_ms >= 0, "negative pause");
   }

@@ -70,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (it->string && pd_top_field_is_bytes(s, it->string) && cJSON_IsString(it)) {
           uint8_t *raw = NULL;
           size_t rl = 0;
-          FUZZ_CHECK(zl_base64_decode(it->valuestring, &raw, &rl) == 0, "bytes field is not base64");
+          FUZZ_CHECK(zl_base64_decode(it->valuestring, &raw, &rl) == 0,
+                     "bytes field is not base64");
           free(raw);
         }
       }
@@ -80,8 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(b64 != NULL, "base64 encode");
     uint8_t *back = NULL;
     size_t bl = 0;
-    FUZZ_CHECK(zl_base64_decode(b64, &back, &bl) == 0 && bl == n && (n == 0 || memcmp(back, rec, n) == 0),
-               "base64 round trip");
+    FUZZ_CHECK(
+        zl_base64_decode(b64, &back, &bl) == 0 && bl == n && (n == 0 || memcmp(back, rec, n) == 0),
+        "base64 round trip");
     free(back);
     free(b64);
     free(rec);

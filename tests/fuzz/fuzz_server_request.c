@@ -24,8 +24,12 @@
 
 zl_config g_cfg;
 atomic_int g_stopping;
-void zl_log(const char *fmt, ...) { (void)fmt; }
-long long zl_now_ms(void) { return 0; }
+void zl_log(const char *fmt, ...) {
+  (void)fmt;
+}
+long long zl_now_ms(void) {
+  return 0;
+}
 
 static pd_schema *g_schema;
 static zl_table g_table;
@@ -85,15 +89,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (req->payload_case == DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD) {
     Databricks__Zerobus__IngestRecordRequest *r = req->ingest_record;
     nrec = 1;
-    type_ok = (type == 1 && r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_PROTO_ENCODED_RECORD) ||
-              (type == 2 && r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_JSON_RECORD);
-  } else if (req->payload_case == DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD_BATCH) {
+    type_ok = (type == 1 &&
+               r->record_case ==
+                   DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_PROTO_ENCODED_RECORD) ||
+              (type == 2 &&
+               r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_JSON_RECORD);
+  } else if (req->payload_case ==
+             DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD_BATCH) {
     Databricks__Zerobus__IngestRecordBatchRequest *b = req->ingest_record_batch;
-    if (type == 1 && b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
+    if (type == 1 &&
+        b->batch_case ==
+            DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
         b->proto_encoded_batch) {
       type_ok = 1;
       nrec = b->proto_encoded_batch->n_records;
-    } else if (type == 2 && b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
+    } else if (type == 2 &&
+               b->batch_case ==
+                   DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
                b->json_batch) {
       type_ok = 1;
       nrec = b->json_batch->n_records;
@@ -112,11 +124,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   long long after = rows();
   int code = atomic_load(&s->error);
   if (code == 0) {
-    FUZZ_CHECK(after - before == (long long)nrec, "%zu records stored as %lld rows", nrec, after - before);
+    FUZZ_CHECK(after - before == (long long)nrec, "%zu records stored as %lld rows", nrec,
+               after - before);
     g_next_offset += (long long)nrec;
   } else {
     FUZZ_CHECK(code == 3 || code == 13, "stream error %d", code);
-    if (code == 3) FUZZ_CHECK(after == before, "a refused request stored %lld rows", after - before);
+    if (code == 3)
+      FUZZ_CHECK(after == before, "a refused request stored %lld rows", after - before);
     FUZZ_CHECK(s->errmsg[0], "stream error without a message");
   }
   s->schema = NULL; /* shared between iterations */

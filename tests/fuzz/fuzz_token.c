@@ -33,15 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == ZEROBUS_OK) {
     FUZZ_CHECK(err == NULL, "error set on success");
     FUZZ_CHECK(token && *token, "empty token accepted");
-    FUZZ_CHECK(ref_token && strcmp(ref_token, token) == 0, "token differs from the body's access_token");
+    FUZZ_CHECK(ref_token && strcmp(ref_token, token) == 0,
+               "token differs from the body's access_token");
     FUZZ_CHECK(expires >= 0 && expires < 1000000000000LL, "expires_in %lld", (long long)expires);
   } else {
     FUZZ_CHECK(token == NULL, "token returned on failure");
     FUZZ_CHECK(rc == ZEROBUS_ERR_TOKEN, "rc %d", (int)rc);
-    FUZZ_CHECK(err && zerobus_error_code(err) == (int32_t)rc && !zerobus_error_retryable(err), "error object");
+    FUZZ_CHECK(err && zerobus_error_code(err) == (int32_t)rc && !zerobus_error_retryable(err),
+               "error object");
     /* the fixed messages hold no digits: a token with one can only appear by leaking */
     if (ref_token && strlen(ref_token) >= 8 && strpbrk(ref_token, "0123456789"))
-      FUZZ_CHECK(strstr(zerobus_error_message(err), ref_token) == NULL, "token leaked into the message");
+      FUZZ_CHECK(strstr(zerobus_error_message(err), ref_token) == NULL,
+                 "token leaked into the message");
   }
   zerobus_error_destroy(err);
   zb_secret_free(token);

@@ -9,8 +9,8 @@
  *     optional bytes by = 10;  optional Kind e = 11;     repeated int32 ri = 12 [packed];
  *     optional Inner inner = 13; repeated Inner rin = 14; map<string, int64> m = 15;
  *     optional sint64 s64 = 16; optional sfixed32 sf32 = 17; optional uint32 u32 = 18;
- *     message Inner { optional string name = 1; optional Inner child = 2; repeated sfixed32 x = 3; }
- *     enum Kind { A = 0; B = 1; }
+ *     message Inner { optional string name = 1; optional Inner child = 2; repeated sfixed32 x = 3;
+ * } enum Kind { A = 0; B = 1; }
  *   }
  * Returns a malloc'd serialized DescriptorProto. */
 #ifndef RICH_DESCRIPTOR_H
@@ -21,8 +21,8 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 
-static void rich_field(Google__Protobuf__FieldDescriptorProto *f, const char *name, int num, int type,
-                       int repeated, const char *type_name) {
+static void rich_field(Google__Protobuf__FieldDescriptorProto *f, const char *name, int num,
+                       int type, int repeated, const char *type_name) {
   google__protobuf__field_descriptor_proto__init(f);
   f->name = (char *)name;
   f->has_number = 1;
@@ -36,9 +36,23 @@ static void rich_field(Google__Protobuf__FieldDescriptorProto *f, const char *na
 }
 
 static uint8_t *rich_descriptor(size_t *len) {
-  enum { T_DOUBLE = 1, T_FLOAT = 2, T_INT64 = 3, T_UINT64 = 4, T_INT32 = 5, T_FIXED64 = 6, T_BOOL = 8,
-         T_STRING = 9, T_MESSAGE = 11, T_BYTES = 12, T_UINT32 = 13, T_ENUM = 14, T_SFIXED32 = 15,
-         T_SINT32 = 17, T_SINT64 = 18 };
+  enum {
+    T_DOUBLE = 1,
+    T_FLOAT = 2,
+    T_INT64 = 3,
+    T_UINT64 = 4,
+    T_INT32 = 5,
+    T_FIXED64 = 6,
+    T_BOOL = 8,
+    T_STRING = 9,
+    T_MESSAGE = 11,
+    T_BYTES = 12,
+    T_UINT32 = 13,
+    T_ENUM = 14,
+    T_SFIXED32 = 15,
+    T_SINT32 = 17,
+    T_SINT64 = 18
+  };
   static Google__Protobuf__FieldDescriptorProto f[18], inf[3], mf[2];
   static Google__Protobuf__FieldDescriptorProto *fp[18], *infp[3], *mfp[2];
   static Google__Protobuf__FieldOptions packed;

@@ -50,24 +50,24 @@ static int res_failures;
     }                                                                                            \
   } while (0)
 
-#define CHECK_LE(a, b)                                                                           \
-  do {                                                                                           \
-    long long ra_ = (long long)(a), rb_ = (long long)(b);                                        \
-    if (ra_ > rb_) {                                                                             \
-      res_failures++;                                                                            \
-      fprintf(stderr, "%s:%d: %s <= %s failed: %lld > %lld\n", __FILE__, __LINE__, #a, #b, ra_,  \
-              rb_);                                                                              \
-    }                                                                                            \
+#define CHECK_LE(a, b)                                                                          \
+  do {                                                                                          \
+    long long ra_ = (long long)(a), rb_ = (long long)(b);                                       \
+    if (ra_ > rb_) {                                                                            \
+      res_failures++;                                                                           \
+      fprintf(stderr, "%s:%d: %s <= %s failed: %lld > %lld\n", __FILE__, __LINE__, #a, #b, ra_, \
+              rb_);                                                                             \
+    }                                                                                           \
   } while (0)
 
-#define REQUIRE_OK(call, errp)                                                                \
-  do {                                                                                        \
-    zerobus_status rs_ = (call);                                                              \
-    if (rs_ != ZEROBUS_OK) {                                                                  \
-      fprintf(stderr, "%s:%d: %s failed: %s %s\n", __FILE__, __LINE__, #call,                \
-              zerobus_status_name(rs_), zerobus_error_message(*(errp)));                      \
-      exit(1);                                                                                \
-    }                                                                                         \
+#define REQUIRE_OK(call, errp)                                                \
+  do {                                                                        \
+    zerobus_status rs_ = (call);                                              \
+    if (rs_ != ZEROBUS_OK) {                                                  \
+      fprintf(stderr, "%s:%d: %s failed: %s %s\n", __FILE__, __LINE__, #call, \
+              zerobus_status_name(rs_), zerobus_error_message(*(errp)));      \
+      exit(1);                                                                \
+    }                                                                         \
   } while (0)
 
 static inline long long res_now_ms(void) {
@@ -104,8 +104,12 @@ static inline int res_count_dir(const char *path) {
   closedir(d);
   return n - (strcmp(path, "/proc/self/fd") == 0 ? 1 : 0); /* the DIR's own fd */
 }
-static inline int res_threads(void) { return res_count_dir("/proc/self/task"); }
-static inline int res_fds(void) { return res_count_dir("/proc/self/fd"); }
+static inline int res_threads(void) {
+  return res_count_dir("/proc/self/task");
+}
+static inline int res_fds(void) {
+  return res_count_dir("/proc/self/fd");
+}
 
 static inline int32_t res_headers(void *ud, zerobus_headers *h) {
   if (zerobus_headers_add(h, "authorization", "Bearer resource-test") != ZEROBUS_OK) return 1;
@@ -124,8 +128,9 @@ static inline zerobus_options *res_options(const char *const *kv) {
 }
 
 /* A JSON stream on `table` (the string must outlive the stream). */
-static inline zerobus_status res_stream(zerobus_sdk *sdk, const char *table, const zerobus_options *o,
-                                 zerobus_stream **out, zerobus_error **err) {
+static inline zerobus_status res_stream(zerobus_sdk *sdk, const char *table,
+                                        const zerobus_options *o, zerobus_stream **out,
+                                        zerobus_error **err) {
   zerobus_callbacks cb;
   zerobus_callbacks_init(&cb, sizeof cb);
   cb.user_data = (void *)table;

@@ -27,7 +27,8 @@ static int cycle(zerobus_sdk *sdk, const char *table, const zerobus_options *o, 
   zerobus_stream *s = NULL;
   zerobus_status rc = res_stream(sdk, table, o, &s, &err);
   if (rc != ZEROBUS_OK) {
-    fprintf(stderr, "cycle %d: create: %s %s\n", i, zerobus_status_name(rc), zerobus_error_message(err));
+    fprintf(stderr, "cycle %d: create: %s %s\n", i, zerobus_status_name(rc),
+            zerobus_error_message(err));
     zerobus_error_destroy(err);
     return -1;
   }
@@ -38,7 +39,8 @@ static int cycle(zerobus_sdk *sdk, const char *table, const zerobus_options *o, 
   if (rc == ZEROBUS_OK) rc = zerobus_stream_flush(s, &err);
   if (rc == ZEROBUS_OK) rc = zerobus_stream_close(s, &err);
   if (rc != ZEROBUS_OK || off != 0) {
-    fprintf(stderr, "cycle %d: %s %s (offset %" PRId64 ")\n", i, zerobus_status_name(rc), zerobus_error_message(err), off);
+    fprintf(stderr, "cycle %d: %s %s (offset %" PRId64 ")\n", i, zerobus_status_name(rc),
+            zerobus_error_message(err), off);
     zerobus_error_destroy(err);
     zerobus_stream_destroy(s);
     return -1;
@@ -87,8 +89,8 @@ int main(int argc, char **argv) {
   int t1, f1;
   settle(t0, f0, &t1, &f1);
   long long rss1 = res_rss_bytes();
-  printf("stream cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d, rss %.1f -> %.1f MiB\n", stream_cycles,
-         ms1 - ms0, t0, t1, f0, f1, rss0 / 1048576.0, rss1 / 1048576.0);
+  printf("stream cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d, rss %.1f -> %.1f MiB\n",
+         stream_cycles, ms1 - ms0, t0, t1, f0, f1, rss0 / 1048576.0, rss1 / 1048576.0);
   /* a per-cycle leak of 4 KiB would show as 4 MiB here */
   if (RSS_CHECKED) CHECK_LE(rss1 - rss0, 4LL << 20);
   CHECK_LE(t1, t0 + GRPC_POOL_SLACK);
@@ -108,8 +110,8 @@ int main(int argc, char **argv) {
   }
   int t3, f3;
   settle(t2, f2, &t3, &f3);
-  printf("sdk cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d\n", sdk_cycles, res_now_ms() - ms2, t2, t3, f2,
-         f3);
+  printf("sdk cycles: %d in %lld ms; threads %d -> %d, fds %d -> %d\n", sdk_cycles,
+         res_now_ms() - ms2, t2, t3, f2, f3);
   CHECK_LE(t3, t2 + GRPC_POOL_SLACK);
   CHECK_LE(f3, f2);
 

@@ -55,7 +55,9 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-static int32_t headers_cb(void *ud, zerobus_headers *h) { return res_headers(ud, h); }
+static int32_t headers_cb(void *ud, zerobus_headers *h) {
+  return res_headers(ud, h);
+}
 
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 10;
@@ -66,16 +68,26 @@ int main(int argc, char **argv) {
     return 1;
   }
   static const char *table = "res.destroy.t";
-  CHECK_INT(zl_set_faults(&srv, "{\"tables\":{\"res.destroy.t\":[{\"no_ack\":true,\"repeat\":1000}]}}"), 0);
+  CHECK_INT(
+      zl_set_faults(&srv, "{\"tables\":{\"res.destroy.t\":[{\"no_ack\":true,\"repeat\":1000}]}}"),
+      0);
   zerobus_error *err = NULL;
   zerobus_sdk *sdk = NULL;
   REQUIRE_OK(zerobus_sdk_new(srv.endpoint, srv.http_url, NULL, &sdk, &err), &err);
 
   long long worst_destroy = 0;
   for (int r = 0; r < rounds; r++) {
-    const char *kv[] = {"record_type", "json", "max_inflight_records", "100",
-                        "server_lack_of_ack_timeout_ms", "600000", "flush_timeout_ms", "600000",
-                        "dispatch_thread", (r % 2) ? "true" : "false", NULL};
+    const char *kv[] = {"record_type",
+                        "json",
+                        "max_inflight_records",
+                        "100",
+                        "server_lack_of_ack_timeout_ms",
+                        "600000",
+                        "flush_timeout_ms",
+                        "600000",
+                        "dispatch_thread",
+                        (r % 2) ? "true" : "false",
+                        NULL};
     zerobus_options *o = res_options(kv);
     zerobus_callbacks cb;
     zerobus_callbacks_init(&cb, sizeof cb);
@@ -91,7 +103,8 @@ int main(int argc, char **argv) {
       REQUIRE_OK(zerobus_stream_ingest(s, rec, sizeof rec - 1, 0, &off, &err), &err);
     }
     int64_t off;
-    zerobus_status rc = zerobus_stream_ingest(s, rec, sizeof rec - 1, ZEROBUS_INGEST_NONBLOCK, &off, &err);
+    zerobus_status rc =
+        zerobus_stream_ingest(s, rec, sizeof rec - 1, ZEROBUS_INGEST_NONBLOCK, &off, &err);
     CHECK_INT(rc, ZEROBUS_ERR_QUEUE_FULL);
     zerobus_error_destroy(err);
     err = NULL;
@@ -122,20 +135,23 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 6; i++) {
       while (!atomic_load(&w[i].done) && res_now_ms() < deadline) res_sleep_ms(5);
       if (!atomic_load(&w[i].done)) {
-        fprintf(stderr, "round %d: worker %d (op %d) still blocked 2 s after destroy\n", r, i, w[i].op);
+        fprintf(stderr, "round %d: worker %d (op %d) still blocked 2 s after destroy\n", r, i,
+                w[i].op);
         res_failures++;
         continue; /* leave it: joining would hang the test */
       }
       pthread_join(w[i].th, NULL);
       if (w[i].rc != ZEROBUS_ERR_STREAM_CLOSED || w[i].err_code != ZEROBUS_ERR_STREAM_CLOSED) {
-        fprintf(stderr, "round %d: worker %d (op %d) returned %s (error code %d), expected STREAM_CLOSED\n", r, i,
-                w[i].op, zerobus_status_name(w[i].rc), w[i].err_code);
+        fprintf(stderr,
+                "round %d: worker %d (op %d) returned %s (error code %d), expected STREAM_CLOSED\n",
+                r, i, w[i].op, zerobus_status_name(w[i].rc), w[i].err_code);
         res_failures++;
       }
     }
     zerobus_options_destroy(o);
   }
-  printf("%d rounds: 6 blocked threads each got STREAM_CLOSED; slowest destroy %lld ms\n", rounds, worst_destroy);
+  printf("%d rounds: 6 blocked threads each got STREAM_CLOSED; slowest destroy %lld ms\n", rounds,
+         worst_destroy);
   zerobus_sdk_destroy(sdk);
   CHECK_INT(zl_stop(&srv), 0);
   unlink(srv.db_path);

@@ -51,14 +51,24 @@ int main(int argc, char **argv) {
     return 1;
   }
   char script[256];
-  snprintf(script, sizeof script, "{\"tables\":{\"%s\":[{\"no_ack\":true,\"repeat\":100}]}}", table);
+  snprintf(script, sizeof script, "{\"tables\":{\"%s\":[{\"no_ack\":true,\"repeat\":100}]}}",
+           table);
   CHECK_INT(zl_set_faults(&srv, script), 0);
 
   zerobus_error *err = NULL;
   zerobus_sdk *sdk = NULL;
   REQUIRE_OK(zerobus_sdk_new(srv.endpoint, srv.http_url, NULL, &sdk, &err), &err);
-  const char *kv[] = {"record_type", "json", "max_inflight_records", "1000000", "max_inflight_bytes", "67108864",
-                      "server_lack_of_ack_timeout_ms", "3600000", "recovery", "false", NULL};
+  const char *kv[] = {"record_type",
+                      "json",
+                      "max_inflight_records",
+                      "1000000",
+                      "max_inflight_bytes",
+                      "67108864",
+                      "server_lack_of_ack_timeout_ms",
+                      "3600000",
+                      "recovery",
+                      "false",
+                      NULL};
   zerobus_options *o = res_options(kv);
   zerobus_stream *s = NULL;
   REQUIRE_OK(res_stream(sdk, table, o, &s, &err), &err);
@@ -82,7 +92,8 @@ int main(int argc, char **argv) {
       accepted++;
     } else {
       if (rc != ZEROBUS_ERR_QUEUE_FULL || !zerobus_error_retryable(err)) {
-        fprintf(stderr, "record %lld: %s %s\n", i, zerobus_status_name(rc), zerobus_error_message(err));
+        fprintf(stderr, "record %lld: %s %s\n", i, zerobus_status_name(rc),
+                zerobus_error_message(err));
         res_failures++;
       }
       zerobus_error_destroy(err);
@@ -125,10 +136,14 @@ int main(int argc, char **argv) {
   long long bound = accepted * (long long)rec_len + accepted * 64 + 24 * MIB;
   printf("mode=%s record=%zuB accepted=%lld queue_full=%lld inflight_bytes=%" PRId64
          " ingest=%lldms sent=%" PRId64 " requests=%" PRId64 "\n",
-         mode, rec_len, accepted, queue_full, st.inflight_bytes, t_ingest, st.records_sent, st.requests_sent);
-  printf("rss before=%.1f MiB peak=%.1f MiB growth=%.1f MiB bound=%.1f MiB (payload %.1f MiB + 64 B x %lld + 24 MiB)%s\n",
-         rss0 / (double)MIB, rss1 / (double)MIB, growth / (double)MIB, bound / (double)MIB,
-         accepted * (double)rec_len / MIB, accepted, RSS_CHECKED ? "" : " [not asserted under a sanitizer]");
+         mode, rec_len, accepted, queue_full, st.inflight_bytes, t_ingest, st.records_sent,
+         st.requests_sent);
+  printf(
+      "rss before=%.1f MiB peak=%.1f MiB growth=%.1f MiB bound=%.1f MiB (payload %.1f MiB + 64 B x "
+      "%lld + 24 MiB)%s\n",
+      rss0 / (double)MIB, rss1 / (double)MIB, growth / (double)MIB, bound / (double)MIB,
+      accepted * (double)rec_len / MIB, accepted,
+      RSS_CHECKED ? "" : " [not asserted under a sanitizer]");
   if (RSS_CHECKED) CHECK_LE(growth, bound);
 
   /* destroy with a million records in flight: quick, and nothing leaks */
