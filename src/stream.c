@@ -22,7 +22,19 @@
  * recovery_backoff_ms between attempts, up to 1 + recovery_retries attempts, each
  * bounded by recovery_timeout_ms; on success every unacked request is written
  * again, in order, with new wire offsets starting at 0. Creation uses the same
- * machinery and budget.
+ * machinery and budget. Within an attempt, a connection that cannot be made
+ * (refused, TLS, proxy: the fresh channel is in TRANSIENT_FAILURE) is tried
+ * again on a new channel every 100 ms .. 1 s until the attempt's deadline, so a
+ * short outage does not use up the budget; an UNAUTHENTICATED answer with OAuth
+ * drops the cached token and gets one extra attempt with a fresh one.
+ *
+ * Close signal: the call is PAUSED (no new writes, acks still read) until
+ * min(stream_paused_max_wait_time_ms, the server's duration) passes or nothing
+ * is in flight, then the engine moves to a new call (no backoff).
+ *
+ * Timers (attempt deadline, backoff, lack of ack, pause, close handshake) run on
+ * the engine thread's cq_next deadline (at most ENGINE_TICK_MS); there is never a
+ * gRPC deadline on the call itself.
  */
 #include <errno.h>
 #include <stdio.h>
