@@ -544,6 +544,31 @@ static void gen_finish(lane *L, gen *g, offent **pending, size_t *np, size_t *ca
   snprintf(g->close_msg, sizeof g->close_msg, "%s", e ? zerobus_error_message(e) : "");
   zerobus_error_destroy(e);
   g->finished = 1;
+  /* after close: the state is final, ingest is refused for good (nothing queued),
+   * and a stream that failed keeps its error readable */
+  int32_t state = zerobus_stream_state(g->s);
+  if (state != ZEROBUS_STATE_CLOSED && state != ZEROBUS_STATE_FAILED)
+    anomaly(L, "gen %d: state %d after close", g->idx, state);
+  if (g->close_rc == ZEROBUS_OK && state != ZEROBUS_STATE_CLOSED)
+    anomaly(L, "gen %d: close OK but state %d", g->idx, state);
+  {
+    uint8_t buf[128];
+    size_t n = make_payload(L->json, L->idx, 0, UINT32_MAX, buf);
+    int64_t off = -7;
+    zerobus_error *ie = NULL;
+    zerobus_status irc = zerobus_stream_ingest(g->s, buf, n, ZEROBUS_INGEST_NONBLOCK, &off, &ie);
+    if (irc != ZEROBUS_ERR_STREAM_CLOSED || zerobus_error_retryable(ie))
+      anomaly(L, "gen %d: ingest after close gave %s (retryable %d)", g->idx,
+              zerobus_status_name(irc), zerobus_error_retryable(ie));
+    zerobus_error_destroy(ie);
+  }
+  if (g->close_rc != ZEROBUS_OK) {
+    zerobus_error *le = NULL;
+    if (zerobus_stream_last_error(g->s, &le) != ZEROBUS_OK || !le)
+      anomaly(L, "gen %d: failed (%s) but last_error is empty", g->idx,
+              zerobus_status_name(g->close_rc));
+    zerobus_error_destroy(le);
+  }
   if (gen_drain_events(L, g, 15000) != 0)
     anomaly(L, "gen %d: events stop at offset %" PRId64 " of %" PRId64 " (close rc %s)", g->idx,
             g->next_event, g->noffs, zerobus_status_name(g->close_rc));
