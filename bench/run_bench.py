@@ -168,6 +168,46 @@ def git_state():
         return {}
 
 
+PY_CG_ROWS = [("offset", 20, 50000), ("nowait", 20, 50000), ("batch", 20, 500000),
+              ("offset", 10240, 10000)]
+
+
+def callgrind_python(a, server, impls):
+    """Instructions per record of the whole Python process (all threads), ours and the
+    official SDK: (Ir(N records) - Ir(0 records)) / N, same script, same data. No
+    --counters wait here: everything the process does until it exits is counted, so a
+    flush that returns early changes nothing."""
+    res = []
+    base = {}
+    env = dict(os.environ, RUST_LOG="warn", ZEROBUS_LOG="warn")
+
+    def ir(impl, method, size, n):
+        py = a.py_ours if impl == "ours" else a.py_official
+        f = os.path.join(a.out_dir, f"callgrind.py-{impl}-{method}-{size}.{n}.out")
+        cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no", f"--callgrind-out-file={f}",
+               py, a.py_bench, "--impl", impl, "--method", method, "--endpoint", server.endpoint,
+               "--workspace", server.workspace, "--table", f"bench.cgpy.{impl}{method}{size}n{n}",
+               "--size", str(size), "--records", str(n)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
+        if p.returncode != 0:
+            raise RuntimeError(f"callgrind python run failed:\n{p.stderr[-3000:]}")
+        with open(f) as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith(("summary:", "totals:")))
+
+    for impl in impls:
+        base[impl] = ir(impl, "offset", 20, 0)
+    for method, size, n in PY_CG_ROWS:
+        row = {"method": method, "size": size, "records": n}
+        for impl in impls:
+            row[impl] = round((ir(impl, method, size, n) - base[impl]) / n, 1)
+        if len(impls) == 2:
+            row["ratio"] = round(row["official"] / row["ours"], 2)
+        res.append(row)
+        print(f"[callgrind] python {method} {size_label(size)}: " +
+              " ".join(f"{i}={row[i]} Ir/record" for i in impls), flush=True)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10x fewer records, 1 run per row")
@@ -202,7 +242,7 @@ def main():
                "git": git_state(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "quick": a.quick, "runs_per_row": runs, "c": [], "python": [],
-               "sqlite": {"c": [], "python": []}, "callgrind": None}
+               "sqlite": {"c": [], "python": []}, "callgrind": None, "callgrind_python": []}
     impls = [i for i in ("ours", "official") if (i == "ours" and "python" in only)
              or (i == "official" and "official" in only)]
 
@@ -254,6 +294,9 @@ def main():
             results["callgrind"] = callgrind(a, rn.server, a.callgrind_records)
             print(f"[callgrind] {results['callgrind']['instructions_per_record']} "
                   "instructions per record", flush=True)
+        if impls and not a.no_callgrind and shutil.which("valgrind"):
+            print("[callgrind] Python, instructions per record ...", flush=True)
+            results["callgrind_python"] = callgrind_python(a, rn.server, impls)
         rn.server.stop()
         if not a.no_sqlite:
             rn.server = Server(a.server, "sqlite", tmp)
@@ -348,6 +391,21 @@ def markdown(res):
                 f"(single-record calls of 20 B, {cg['records']:,} records: {cg['ir_total']:,} Ir, "
                 f"minus {cg['ir_baseline']:,} Ir with 0 records; all threads of the client "
                 "process).", ""]
+    if res.get("callgrind_python"):
+        rows = res["callgrind_python"]
+        impls = [i for i in ("ours", "official") if i in rows[0]]
+        names = {"offset": "ingest_record_offset", "nowait": "ingest_record_nowait",
+                 "batch": "ingest_records_offset ×1000"}
+        out += ["Callgrind, Python (instructions per record, whole process, all threads; "
+                "lower is better):", "",
+                "| method | record | records | " + " | ".join(f"{i} Ir/record" for i in impls)
+                + (" | official/ours |" if len(impls) == 2 else " |"),
+                "|---|---|---:|" + "---:|" * (len(impls) + (1 if len(impls) == 2 else 0))]
+        for r in rows:
+            out.append(f"| {names[r['method']]} | {size_label(r['size'])} | {r['records']:,} | "
+                       + " | ".join(f"{r[i]:,.0f}" for i in impls)
+                       + (f" | **{r['ratio']}** |" if "ratio" in r else " |"))
+        out.append("")
     if res.get("targets"):
         out += ["### Targets", "", "| target | measured | met |", "|---|---:|---|"]
         for t in res["targets"]:
