@@ -69,6 +69,7 @@ static const zerobus_api k_api_v1 = {
     .stream_table_name = zerobus_stream_table_name,
     .stream_get_stats = zerobus_stream_get_stats,
     .stream_last_error = zerobus_stream_last_error,
+    .stream_wake = zerobus_stream_wake,
 };
 
 const zerobus_api *zerobus_get_api(int32_t abi_major) {

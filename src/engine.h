@@ -118,6 +118,10 @@ typedef struct zb_events {
   int efd_armed;
   int finished; /* the stream will produce no more events: pollers stop waiting */
   int waiters;
+  /* zerobus_stream_wake: every wake bumps wake_gen (waiting pollers return) and
+   * sets wake_pending (the next poll returns at once when none was waiting) */
+  uint64_t wake_gen;
+  int wake_pending;
   /* dispatcher */
   int dispatch;
   pthread_t thread;

@@ -11,8 +11,16 @@
  *
  * The wakeup fd is an eventfd, written once when the queue goes from empty to
  * pending and drained when a poll finds it empty. Callbacks run with no lock held.
+ * zerobus_stream_wake() ends a poll's wait without an event (the eventfd is not
+ * touched: it means "events pending").
+ *
+ * poll_events writes each event through a local zerobus_event copied into the
+ * caller's element of `event_size` bytes (min of both sizes), so callers
+ * compiled against an older or newer zerobus_event keep working.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -139,12 +147,16 @@ static void deadline_ts(struct timespec *ts, int64_t at_ms) {
   ts->tv_nsec = (at_ms % 1000) * 1000000;
 }
 
-/* Under ev->mu: waits until something is pending, the timeout passes, or the
- * stream is being destroyed. timeout_ms < 0: forever. */
+/* Under ev->mu: waits until something is pending, the timeout passes, the
+ * stream is being destroyed, or zerobus_stream_wake() is called (a wake made
+ * while nobody waited ends this wait at once). Consumes a pending wake.
+ * timeout_ms < 0: forever. */
 static void wait_pending_locked(zerobus_stream *s, int32_t timeout_ms) {
   zb_events *ev = &s->ev;
   int64_t until = timeout_ms < 0 ? -1 : zb_now_ms() + timeout_ms;
-  while (!pending_locked(ev) && !atomic_load(&s->destroying) && !ev->stop && !ev->finished) {
+  uint64_t gen = ev->wake_gen;
+  while (!pending_locked(ev) && !atomic_load(&s->destroying) && !ev->stop && !ev->finished &&
+         !ev->wake_pending && ev->wake_gen == gen) {
     if (until >= 0) {
       int64_t now = zb_now_ms();
       if (now >= until) break;
@@ -159,6 +171,20 @@ static void wait_pending_locked(zerobus_stream *s, int32_t timeout_ms) {
       ev->waiters--;
     }
   }
+  ev->wake_pending = 0;
+}
+
+ZEROBUS_API int32_t zerobus_stream_wake(zerobus_stream *s) {
+  if (!s) return ZEROBUS_ERR_INVALID_ARGUMENT;
+  if (!zb_stream_enter(s)) return ZEROBUS_ERR_STREAM_CLOSED;
+  zb_events *ev = &s->ev;
+  pthread_mutex_lock(&ev->mu);
+  ev->wake_gen++;
+  ev->wake_pending = 1;
+  pthread_cond_broadcast(&ev->cv);
+  pthread_mutex_unlock(&ev->mu);
+  zb_stream_leave(s);
+  return ZEROBUS_OK;
 }
 
 /* Under ev->mu: takes the pending ack range and FIFO items. */
@@ -233,14 +259,31 @@ ZEROBUS_API int32_t zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms) {
   return n;
 }
 
+/* The smallest event_size poll_events accepts: up to the end of `message`. */
+#define ZB_EVENT_MIN_SIZE (offsetof(zerobus_event, message) + sizeof(const char *))
+
+/* Element i of the caller's array of event_size-byte elements gets the part of
+ * *e both sizes cover. */
+static void put_event(zerobus_event *events, size_t event_size, size_t i, const zerobus_event *e) {
+  memcpy((char *)events + i * event_size, e, event_size < sizeof *e ? event_size : sizeof *e);
+}
+
 ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus_event *events,
-                                                      size_t cap, int32_t timeout_ms, size_t *n_out,
+                                                      size_t cap, size_t event_size,
+                                                      int32_t timeout_ms, size_t *n_out,
                                                       zerobus_error **err) {
   if (err) *err = NULL;
   if (n_out) *n_out = 0;
   if (!s || !n_out || (!events && cap > 0))
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
                    "poll_events: stream, events and n_out must not be NULL");
+  if (event_size < ZB_EVENT_MIN_SIZE)
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0,
+                   "poll_events: event_size %zu is smaller than zerobus_event up to its "
+                   "message member (%zu bytes); pass sizeof(zerobus_event)",
+                   event_size, (size_t)ZB_EVENT_MIN_SIZE);
+  if (cap > SIZE_MAX / event_size)
+    return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "poll_events: cap * event_size overflows");
   if (!zb_stream_enter(s))
     return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
   zb_events *ev = &s->ev;
@@ -259,13 +302,16 @@ ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus
   }
   wait_pending_locked(s, timeout_ms);
   size_t n = 0;
+  zerobus_event e;
+  memset(&e, 0, sizeof e);
   if (ev->acked_upto > ev->delivered_upto) {
-    events[n].kind = ZEROBUS_EVENT_ACK;
-    events[n].status = 0;
-    events[n].first = ev->delivered_upto + 1;
-    events[n].last = ev->acked_upto;
-    events[n].error = NULL;
-    events[n].message = NULL;
+    e.kind = ZEROBUS_EVENT_ACK;
+    e.status = 0;
+    e.first = ev->delivered_upto + 1;
+    e.last = ev->acked_upto;
+    e.error = NULL;
+    e.message = NULL;
+    put_event(events, event_size, n, &e);
     ev->delivered_upto = ev->acked_upto;
     n++;
   }
@@ -275,13 +321,13 @@ ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus
     ev->head = it->next;
     if (!ev->head) ev->tail = NULL;
     it->next = NULL;
-    events[n].kind = it->kind;
-    events[n].status = it->status;
-    events[n].first = it->kind == ZEROBUS_EVENT_ERROR ? it->first : -1;
-    events[n].last = it->kind == ZEROBUS_EVENT_ERROR ? it->last : -1;
-    events[n].error = it->error;
-    events[n].message =
-        it->kind == ZEROBUS_EVENT_ERROR ? zerobus_error_message(it->error) : it->message;
+    e.kind = it->kind;
+    e.status = it->status;
+    e.first = it->kind == ZEROBUS_EVENT_ERROR ? it->first : -1;
+    e.last = it->kind == ZEROBUS_EVENT_ERROR ? it->last : -1;
+    e.error = it->error;
+    e.message = it->kind == ZEROBUS_EVENT_ERROR ? zerobus_error_message(it->error) : it->message;
+    put_event(events, event_size, n, &e);
     n++;
     if (handed_tail)
       handed_tail->next = it;
@@ -301,10 +347,12 @@ ZEROBUS_API int32_t zerobus_stream_wakeup_fd(zerobus_stream *s) {
   return s->ev.efd;
 }
 
-/* The dispatcher thread: its one job is to run the stream's callbacks. */
+/* The dispatcher thread: its one job is to run the stream's callbacks, between
+ * on_thread_start and on_thread_stop. */
 static void *dispatcher_main(void *arg) {
   zerobus_stream *s = arg;
   zb_events *ev = &s->ev;
+  if (s->cb.on_thread_start) s->cb.on_thread_start(s->cb.user_data, "zerobus-dispatch");
   pthread_mutex_lock(&ev->mu);
   for (;;) {
     while (!pending_locked(ev) && !ev->stop) {
@@ -327,6 +375,7 @@ static void *dispatcher_main(void *arg) {
     if (ev->waiters) pthread_cond_broadcast(&ev->cv);
   }
   pthread_mutex_unlock(&ev->mu);
+  if (s->cb.on_thread_stop) s->cb.on_thread_stop(s->cb.user_data);
   return NULL;
 }
 

@@ -432,6 +432,8 @@ zerobus_status zerobus_option_info(size_t index, zerobus_option_desc *out) {
   FILL(scope, d->scope);
   FILL(doc, d->doc);
 #undef FILL
+  /* Tell a newer caller (larger struct) which members are real. */
+  out->struct_size = (uint32_t)(size < sizeof *out ? size : sizeof *out);
   return ZEROBUS_OK;
 }
 

@@ -965,9 +965,13 @@ static int engine_done(zerobus_stream *s) {
   return terminal && !s->cur && !s->zombies;
 }
 
-/* The engine thread: owns the completion queue and every call of the stream. */
+/* The engine thread: owns the completion queue and every call of the stream.
+ * With a headers provider it runs a user callback, so it is bracketed by
+ * on_thread_start/on_thread_stop (no lock held). */
 static void *engine_main(void *arg) {
   zerobus_stream *s = arg;
+  int hooks = s->cb.headers != NULL;
+  if (hooks && s->cb.on_thread_start) s->cb.on_thread_start(s->cb.user_data, "zerobus-engine");
   pthread_mutex_lock(&s->mu);
   for (;;) {
     int64_t next = run_timers(s);
@@ -993,6 +997,9 @@ static void *engine_main(void *arg) {
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   zb_events_finish(&s->ev);
+  /* Every path that frees the stream joins this thread first, so this runs
+   * before user_data_free. */
+  if (hooks && s->cb.on_thread_stop) s->cb.on_thread_stop(s->cb.user_data);
   return NULL;
 }
 
@@ -1656,9 +1663,10 @@ ZEROBUS_API zerobus_status zerobus_stream_get_stats(zerobus_stream *s, zerobus_s
   st.acked_offset = s->acked;
   pthread_mutex_unlock(&s->mu);
   zb_stream_leave(s);
-  uint32_t size = out->struct_size;
+  /* Fill what both sides know; struct_size tells the caller how much that was. */
+  uint32_t size = out->struct_size < sizeof st ? out->struct_size : (uint32_t)sizeof st;
   st.struct_size = size;
-  memcpy(out, &st, size < sizeof st ? size : sizeof st);
+  memcpy(out, &st, size);
   return ZEROBUS_OK;
 }
 

@@ -460,7 +460,7 @@ static int gen_poll(lane *L, gen *g, int timeout_ms) {
     zerobus_event ev[256];
     size_t n = 0;
     zerobus_error *e = NULL;
-    zerobus_status rc = zerobus_stream_poll_events(g->s, ev, 256, timeout_ms, &n, &e);
+    zerobus_status rc = zerobus_stream_poll_events(g->s, ev, 256, sizeof ev[0], timeout_ms, &n, &e);
     if (rc != ZEROBUS_OK) {
       anomaly(L, "poll_events: %s %s", zerobus_status_name(rc), zerobus_error_message(e));
       zerobus_error_destroy(e);

@@ -150,13 +150,16 @@ static void test_stream_args(zl_server *srv) {
   CHECK_EQ(zerobus_stream_poll(NULL, 0), -ZEROBUS_ERR_INVALID_ARGUMENT);
   size_t n = 9;
   zerobus_event ev[2];
-  CHECK_ST(zerobus_stream_poll_events(NULL, ev, 2, 0, &n, &e), ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  CHECK_ST(zerobus_stream_poll_events(NULL, ev, 2, sizeof ev[0], 0, &n, &e),
+           ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
-  CHECK_ST(zerobus_stream_poll_events(s, NULL, 2, 0, &n, &e), ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  CHECK_ST(zerobus_stream_poll_events(s, NULL, 2, sizeof ev[0], 0, &n, &e),
+           ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
-  CHECK_ST(zerobus_stream_poll_events(s, ev, 2, 0, NULL, &e), ZEROBUS_ERR_INVALID_ARGUMENT, &e);
+  CHECK_ST(zerobus_stream_poll_events(s, ev, 2, sizeof ev[0], 0, NULL, &e),
+           ZEROBUS_ERR_INVALID_ARGUMENT, &e);
   zerobus_error_destroy(e);
-  CHECK_OK(zerobus_stream_poll_events(s, ev, 0, 0, &n, &e), &e);
+  CHECK_OK(zerobus_stream_poll_events(s, ev, 0, sizeof ev[0], 0, &n, &e), &e);
   CHECK_EQ(n, 0);
   CHECK_EQ(zerobus_stream_wakeup_fd(NULL), -1);
   CHECK(zerobus_stream_state(NULL) < 0);

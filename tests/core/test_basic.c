@@ -207,7 +207,7 @@ static void test_poll_events(void) {
   int64_t next = 0;
   long long t0 = now_ms();
   while (next < 2000 && now_ms() - t0 < 5000 * slack()) {
-    CHECK_OK(zerobus_stream_poll_events(s, ev, 4, 100, &n, &e), &e);
+    CHECK_OK(zerobus_stream_poll_events(s, ev, 4, sizeof ev[0], 100, &n, &e), &e);
     for (size_t i = 0; i < n; i++) {
       if (ev[i].kind != ZEROBUS_EVENT_ACK) continue;
       CHECK_EQ(ev[i].first, next);
@@ -217,7 +217,7 @@ static void test_poll_events(void) {
   }
   CHECK_EQ(next, 2000);
   CHECK_EQ(c.acks, 0); /* no callbacks ran */
-  CHECK_OK(zerobus_stream_poll_events(s, ev, 4, 0, &n, &e), &e);
+  CHECK_OK(zerobus_stream_poll_events(s, ev, 4, sizeof ev[0], 0, &n, &e), &e);
   CHECK_EQ(n, 0);
   CHECK_OK(zerobus_stream_close(s, &e), &e);
   zerobus_stream_destroy(s);

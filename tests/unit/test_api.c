@@ -70,10 +70,10 @@ static void api_table_has_every_function(void) {
   SAME(stream_table_name, zerobus_stream_table_name);
   SAME(stream_get_stats, zerobus_stream_get_stats);
   SAME(stream_last_error, zerobus_stream_last_error);
+  SAME(stream_wake, zerobus_stream_wake);
 #undef SAME
   /* The last member ends the struct: nothing was left out. */
-  CHECK_INT(offsetof(zerobus_api, stream_last_error) + sizeof api->stream_last_error,
-            sizeof(zerobus_api));
+  CHECK_INT(offsetof(zerobus_api, stream_wake) + sizeof api->stream_wake, sizeof(zerobus_api));
   /* Calls through the table work. */
   CHECK_STR(api->version(), "0.1.0");
   CHECK_STR(api->status_name(ZEROBUS_ERR_TIMEOUT), "ZEROBUS_ERR_TIMEOUT");
