@@ -48,6 +48,8 @@ ON_LOG = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p
 HEADERS = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
 USER_DATA_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 ON_ACK_RANGE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+ON_THREAD_START = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+ON_THREAD_STOP = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
 class Callbacks(ctypes.Structure):
@@ -55,7 +57,8 @@ class Callbacks(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("user_data", ctypes.c_void_p),
                 ("on_ack", ON_ACK), ("on_error", ON_ERROR), ("on_log", ON_LOG),
                 ("headers", HEADERS), ("user_data_free", USER_DATA_FREE),
-                ("on_ack_range", ON_ACK_RANGE)]
+                ("on_ack_range", ON_ACK_RANGE), ("on_thread_start", ON_THREAD_START),
+                ("on_thread_stop", ON_THREAD_STOP)]
 
 
 class Stats(ctypes.Structure):
@@ -136,6 +139,7 @@ class StreamHandlers:
         self.acked = []
         self.errors = []
         self.header_threads = set()
+        self.thread_events = []  # ("start", ident, name) / ("stop", ident), in call order
         self.freed = 0
 
     def headers(self, _ud, h):
@@ -155,11 +159,18 @@ class StreamHandlers:
                       (off, lib.zerobus_error_code(e)))),
                   ON_LOG(lambda ud, lvl, msg: None),
                   HEADERS(self.headers),
-                  USER_DATA_FREE(self._free))
+                  USER_DATA_FREE(self._free),
+                  # The library thread that runs the headers provider (the engine)
+                  # announces itself first and says goodbye last.
+                  ON_THREAD_START(lambda ud, name: self.thread_events.append(
+                      ("start", threading.get_ident(), name.decode()))),
+                  ON_THREAD_STOP(lambda ud: self.thread_events.append(
+                      ("stop", threading.get_ident()))))
         with _registry_lock:
             _registry[key] = (self, thunks)
         cb.user_data = key
-        cb.on_ack, cb.on_error, cb.on_log, cb.headers, cb.user_data_free = thunks
+        (cb.on_ack, cb.on_error, cb.on_log, cb.headers, cb.user_data_free, cb.on_thread_start,
+         cb.on_thread_stop) = thunks
         return cb
 
     def _free(self, ud):
@@ -250,16 +261,25 @@ def run(endpoint, workspace):
     stats = Stats()
     stats.struct_size = ctypes.sizeof(Stats)
     check(lib.zerobus_stream_get_stats(stream, ctypes.byref(stats)), err)
+    assert stats.struct_size == ctypes.sizeof(Stats), "struct_size written back %d" % (
+        stats.struct_size)
     assert stats.records_acked == N and stats.acked_offset == N - 1 and stats.inflight_records == 0
     check(lib.zerobus_stream_close(stream, ctypes.byref(err)), err)
     assert lib.zerobus_stream_state(stream) == ZEROBUS_STATE_CLOSED
     assert not handlers.errors, handlers.errors
     lib.zerobus_stream_destroy(stream)
     assert handlers.freed == 1 and id(handlers) not in _registry, "user_data_free not called once"
+    # One library thread ran our callbacks (the engine, for the headers provider):
+    # on_thread_start before its first headers call, on_thread_stop after the last.
+    assert len(handlers.thread_events) == 2, handlers.thread_events
+    (start, t1, name), (stop, t2) = handlers.thread_events
+    assert (start, stop, name) == ("start", "stop", "zerobus-engine") and t1 == t2, \
+        handlers.thread_events
+    assert handlers.header_threads == {t1}, "headers provider ran off the hooked thread"
     lib.zerobus_sdk_destroy(sdk)
     print("python_ctypes: %d acks in order via on_ack (poll on the main thread, %d polls), "
-          "headers provider ran on %d library thread(s)" % (len(handlers.acked), polls,
-                                                           len(handlers.header_threads)))
+          "headers provider ran on %d library thread(s), between its on_thread_start('%s') "
+          "and on_thread_stop" % (len(handlers.acked), polls, len(handlers.header_threads), name))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 // while a second goroutine drains acks with zerobus_stream_poll_events (C never
 // calls into Go: no callbacks, no foreign threads entering the Go runtime),
 // flushes, closes, and reads the row count back from SQLite (exactly 1,000).
+// The drain goroutine waits without a timeout (poll_events(-1)); cancelling its
+// context calls zerobus_stream_wake, which ends the blocked poll at once (a wake
+// that lands between the goroutine's ctx check and its poll is not lost).
 //
 // Why this fits Go: errors are values returned through zerobus_error** (no
 // thread-local "last error" that a goroutine hopping between OS threads would
@@ -26,7 +29,7 @@ package main
 #include "zerobus_abi.h"
 
 // Resolves only zerobus_get_api and checks the table covers what this program
-// uses (the last member it calls is stream_last_error).
+// uses (the last member it calls is stream_wake).
 static const zerobus_api *zb_load(const char *path, const char **why) {
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) { *why = dlerror(); return NULL; }
@@ -35,7 +38,7 @@ static const zerobus_api *zb_load(const char *path, const char **why) {
   if (!get_api) { *why = "zerobus_get_api not exported"; return NULL; }
   const zerobus_api *api = get_api(ZEROBUS_ABI_MAJOR);
   if (!api) { *why = "library does not provide ABI generation 1"; return NULL; }
-  if (api->struct_size < offsetof(zerobus_api, stream_last_error) + sizeof api->stream_last_error) {
+  if (api->struct_size < offsetof(zerobus_api, stream_wake) + sizeof api->stream_wake) {
     *why = "function table too small for this program"; return NULL;
   }
   if (get_api(ZEROBUS_ABI_MAJOR + 1) != NULL) { *why = "get_api(2) is not NULL"; return NULL; }
@@ -63,10 +66,13 @@ static zerobus_status zb_stream_create(const zerobus_api *a, zerobus_sdk *sdk, c
 }
 static zerobus_status zb_ingest(const zerobus_api *a, zerobus_stream *s, const void *d, size_t n,
                                 int64_t *off, zerobus_error **e) { return a->stream_ingest(s, d, n, 0, off, e); }
+// event_size: zerobus_event as this program was compiled (the library writes
+// only what both sides know and steps by this size).
 static zerobus_status zb_poll_events(const zerobus_api *a, zerobus_stream *s, zerobus_event *ev,
                                      size_t cap, int32_t ms, size_t *n, zerobus_error **e) {
-  return a->stream_poll_events(s, ev, cap, ms, n, e);
+  return a->stream_poll_events(s, ev, cap, sizeof(zerobus_event), ms, n, e);
 }
+static int32_t zb_wake(const zerobus_api *a, zerobus_stream *s) { return a->stream_wake(s); }
 static zerobus_status zb_flush(const zerobus_api *a, zerobus_stream *s, zerobus_error **e) { return a->stream_flush(s, e); }
 static zerobus_status zb_close(const zerobus_api *a, zerobus_stream *s, zerobus_error **e) { return a->stream_close(s, e); }
 static void zb_destroy(const zerobus_api *a, zerobus_stream *s) { a->stream_destroy(s); }
@@ -128,7 +134,9 @@ func takeErr(status C.zerobus_status, e *C.zerobus_error) error {
 
 type ackRange struct{ first, last int64 }
 
-// drainAcks pulls events until ctx ends; ACK ranges go to acks, anything else fails.
+// drainAcks pulls events until ctx ends; ACK ranges go to acks, anything else
+// fails. It blocks in poll_events without a timeout: whoever cancels ctx must
+// call zerobus_stream_wake (see cancelPoll).
 func drainAcks(ctx context.Context, s *C.zerobus_stream, acks chan<- ackRange, fail chan<- error) {
 	defer close(acks)
 	events := (*[64]C.zerobus_event)(C.malloc(C.size_t(unsafe.Sizeof(C.zerobus_event{})) * 64))
@@ -136,7 +144,7 @@ func drainAcks(ctx context.Context, s *C.zerobus_stream, acks chan<- ackRange, f
 	for ctx.Err() == nil {
 		var got C.size_t
 		var e *C.zerobus_error
-		st := C.zb_poll_events(api, s, &events[0], 64, 100, &got, &e)
+		st := C.zb_poll_events(api, s, &events[0], 64, -1, &got, &e)
 		if err := takeErr(st, e); err != nil {
 			fail <- err
 			return
@@ -224,7 +232,15 @@ func run(endpoint, workspace string) error {
 	}
 	defer C.zb_destroy(api, s)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelCtx := context.WithCancel(context.Background())
+	// Cancelling the drain: end the context, then wake the poll blocked in C.
+	cancel := func() error {
+		cancelCtx()
+		if st := C.zb_wake(api, s); st != C.ZEROBUS_OK {
+			return fmt.Errorf("zerobus_stream_wake: %d", st)
+		}
+		return nil
+	}
 	acks := make(chan ackRange, 1024)
 	fail := make(chan error, 1)
 	drained := make(chan struct{})
@@ -269,8 +285,20 @@ func run(endpoint, workspace string) error {
 			return fmt.Errorf("timed out with acks up to %d", next-1)
 		}
 	}
-	cancel()
-	for range acks { // wait for the drain goroutine; nothing else may be acked
+	// Every ack is in: the drain goroutine is now blocked in poll_events(-1).
+	// Cancelling must end it promptly, through zerobus_stream_wake.
+	time.Sleep(50 * time.Millisecond)
+	t0 := time.Now()
+	if err := cancel(); err != nil {
+		return err
+	}
+	select {
+	case <-drained:
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("the blocked poll_events(-1) did not return 5 s after zerobus_stream_wake")
+	}
+	woke := time.Since(t0)
+	for range acks { // nothing else may have been acked
 		return fmt.Errorf("ack beyond offset %d", n-1)
 	}
 	if next != n {
@@ -293,8 +321,8 @@ func run(endpoint, workspace string) error {
 	if C.zb_state(api, s) != C.ZEROBUS_STATE_CLOSED {
 		return fmt.Errorf("state after close: %d", C.zb_state(api, s))
 	}
-	fmt.Printf("go: %d acks in order, offsets 0..%d, in %d ACK ranges via poll_events on a goroutine\n",
-		next, n-1, ranges)
+	fmt.Printf("go: %d acks in order, offsets 0..%d, in %d ACK ranges via poll_events on a goroutine; "+
+		"cancelled its blocked poll with zerobus_stream_wake in %v\n", next, n-1, ranges, woke.Round(time.Microsecond))
 	return nil
 }
 

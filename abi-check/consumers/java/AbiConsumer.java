@@ -16,9 +16,10 @@ import java.util.stream.IntStream;
  *
  * <p>Starts zerobus-local (with OAuth: test-client/test-secret), opens a JSON stream on
  * main.default.abi_java with the option dispatch_thread=true, ingests 1,000 records, receives
- * the 1,000 acks on the library's dispatcher thread (attached to the JVM by the glue), flushes,
- * closes, destroys (which releases the listener exactly once), and reads the row count back
- * from SQLite (exactly 1,000, ids 0..999 in order).
+ * the 1,000 acks on the library's dispatcher thread (attached to the JVM in on_thread_start and
+ * detached in on_thread_stop by the glue), flushes, closes, destroys (which releases the
+ * listener exactly once), and reads the row count back from SQLite (exactly 1,000, ids 0..999
+ * in order).
  *
  * <p>usage: java -Djava.library.path=DIR AbiConsumer SERVER_BINARY
  */
@@ -48,6 +49,21 @@ public final class AbiConsumer {
     final CountDownLatch allAcked = new CountDownLatch(N);
     volatile String callbackThread;
     volatile int released;
+    final List<String> threadEvents = new ArrayList<>(); // "start:NAME@THREAD", "stop@THREAD"
+
+    /** The library's thread NAME was just attached to the JVM (its first callback). */
+    public void onThreadStart(String name) {
+      synchronized (threadEvents) {
+        threadEvents.add("start:" + name + "@" + Thread.currentThread().getName());
+      }
+    }
+
+    /** The thread's last callback, before the glue detaches it. */
+    public void onThreadStop() {
+      synchronized (threadEvents) {
+        threadEvents.add("stop@" + Thread.currentThread().getName());
+      }
+    }
 
     public void onAck(long offset) {
       synchronized (acks) {
@@ -183,15 +199,23 @@ public final class AbiConsumer {
       }
       check(listener.errors.isEmpty(), "errors: " + listener.errors);
       check(listener.released == 1, "listener released " + listener.released + " times");
-      // The dispatcher thread ended with the stream and was detached from the JVM
-      // (pthread key destructor in the glue): no Java thread of that name remains.
-      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-      while (dispatchThreadsAlive() > 0 && System.nanoTime() < until) Thread.sleep(10);
+      // One library thread ran callbacks: attached once (on_thread_start) before the acks,
+      // detached once (on_thread_stop) before destroy returned, so no Java thread of that
+      // name is left, without waiting.
+      synchronized (listener.threadEvents) {
+        check(listener.threadEvents.equals(
+                List.of("start:zerobus-dispatch@zerobus-dispatch", "stop@zerobus-dispatch")),
+            "thread hooks: " + listener.threadEvents);
+      }
       check(dispatchThreadsAlive() == 0, "dispatcher thread still attached after destroy");
-      check(!listener.callbackThread.equals(Thread.currentThread().getName()),
-          "acks ran on the caller's thread");
+      check(listener.callbackThread.equals("zerobus-dispatch"),
+          "acks ran on thread " + listener.callbackThread);
+      check(rejected.threadEvents.isEmpty() || rejected.threadEvents.equals(
+              List.of("start:zerobus-dispatch@zerobus-dispatch", "stop@zerobus-dispatch")),
+          "thread hooks of the failed create: " + rejected.threadEvents);
       System.out.println("java: " + N + " acks in order on thread '" + listener.callbackThread
-          + "' (library dispatcher attached to the JVM, detached at its exit), listener released once");
+          + "' (attached to the JVM in on_thread_start, detached in on_thread_stop: "
+          + listener.threadEvents + "), listener released once");
     } finally {
       sdkDestroy(sdk);
     }

@@ -9,43 +9,40 @@
  *  - payloads: the library copies them during the call, so a byte[] is borrowed
  *    with GetByteArrayElements(JNI_ABORT) only for the call (no pinning across a
  *    blocking ingest, no copy kept alive);
- *  - callbacks: the stream runs with dispatch_thread=true; the library's
- *    dispatcher thread calls on_ack/on_error, which attach that thread to the JVM
- *    on first use (AttachCurrentThreadAsDaemon) and detach it when the thread
- *    ends (pthread key destructor), then call the Java listener. The listener is
- *    a global ref owned by the callback table's user_data and released in
- *    user_data_free, which the library calls exactly once.
+ *  - callbacks: the stream runs with dispatch_thread=true. The library calls
+ *    on_thread_start on its dispatcher thread before any other callback there:
+ *    the glue attaches the thread to the JVM (AttachCurrentThreadAsDaemon, named
+ *    after the library's thread name). on_ack/on_error then just GetEnv and call
+ *    the Java listener. on_thread_stop, the thread's last callback, detaches it
+ *    (DetachCurrentThread). No thread-local destructors, no attach-on-first-use.
+ *    The listener is a global ref owned by the callback table's user_data and
+ *    released in user_data_free, which the library calls exactly once, after
+ *    on_thread_stop, on the thread that destroys the stream (or fails create).
  */
 #include <jni.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "zerobus_abi.h"
 
 static JavaVM *g_vm;
-static pthread_key_t g_detach_key;
-static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
-
-static void detach_thread(void *vm) { (*(JavaVM *)vm)->DetachCurrentThread((JavaVM *)vm); }
-static void make_key(void) { pthread_key_create(&g_detach_key, detach_thread); }
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   (void)reserved;
   g_vm = vm;
-  pthread_once(&g_key_once, make_key);
   return JNI_VERSION_1_8;
 }
 
-/* The JNIEnv of the current thread, attaching a library thread on first use. */
+/* The JNIEnv of the current thread: the caller's Java thread, or a library thread
+ * attached in on_thread_start. NULL if neither (a library bug: it would have
+ * run a callback outside on_thread_start/on_thread_stop). */
 static JNIEnv *callback_env(void) {
   JNIEnv *env = NULL;
-  jint rc = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_8);
-  if (rc == JNI_OK) return env;
-  if (rc != JNI_EDETACHED) return NULL;
-  JavaVMAttachArgs args = {JNI_VERSION_1_8, "zerobus-dispatch", NULL};
-  if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) return NULL;
-  pthread_setspecific(g_detach_key, g_vm); /* detach when the library's thread exits */
+  if ((*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) {
+    fprintf(stderr, "zerobus_jni: callback on a thread not attached to the JVM\n");
+    return NULL;
+  }
   return env;
 }
 
@@ -72,7 +69,7 @@ static int failed(JNIEnv *env, zerobus_status st, zerobus_error *err) {
 
 typedef struct listener_ref {
   jobject listener; /* global ref */
-  jmethodID on_ack, on_error, on_released;
+  jmethodID on_ack, on_error, on_released, on_thread_start, on_thread_stop;
 } listener_ref;
 
 static void report_callback_exception(JNIEnv *env) {
@@ -82,6 +79,31 @@ static void report_callback_exception(JNIEnv *env) {
     (*env)->ExceptionDescribe(env);
     (*env)->ExceptionClear(env);
   }
+}
+
+/* A library thread that will run callbacks starts: attach it to the JVM. */
+static void on_thread_start(void *ud, const char *thread_name) {
+  listener_ref *l = ud;
+  JNIEnv *env = NULL;
+  JavaVMAttachArgs args = {JNI_VERSION_1_8, (char *)thread_name, NULL};
+  if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) {
+    fprintf(stderr, "zerobus_jni: cannot attach %s to the JVM\n", thread_name);
+    return;
+  }
+  jstring name = (*env)->NewStringUTF(env, thread_name);
+  (*env)->CallVoidMethod(env, l->listener, l->on_thread_start, name);
+  report_callback_exception(env);
+  (*env)->DeleteLocalRef(env, name);
+}
+
+/* Its last callback: detach it before the library lets it exit. */
+static void on_thread_stop(void *ud) {
+  listener_ref *l = ud;
+  JNIEnv *env = callback_env();
+  if (!env) return;
+  (*env)->CallVoidMethod(env, l->listener, l->on_thread_stop);
+  report_callback_exception(env);
+  (*g_vm)->DetachCurrentThread(g_vm);
 }
 
 static void on_ack(void *ud, int64_t offset) {
@@ -105,7 +127,7 @@ static void on_error(void *ud, int64_t offset, const zerobus_error *err) {
 
 static void user_data_free(void *ud) {
   listener_ref *l = ud;
-  JNIEnv *env = callback_env();
+  JNIEnv *env = callback_env(); /* the Java thread calling destroy/create */
   if (env) {
     (*env)->CallVoidMethod(env, l->listener, l->on_released);
     report_callback_exception(env);
@@ -161,7 +183,10 @@ JNIEXPORT jlong JNICALL Java_AbiConsumer_streamCreate(JNIEnv *env, jclass cls, j
   l->on_ack = (*env)->GetMethodID(env, lcls, "onAck", "(J)V");
   l->on_error = (*env)->GetMethodID(env, lcls, "onError", "(JILjava/lang/String;)V");
   l->on_released = (*env)->GetMethodID(env, lcls, "onReleased", "()V");
-  if (!l->on_ack || !l->on_error || !l->on_released) {
+  l->on_thread_start = (*env)->GetMethodID(env, lcls, "onThreadStart", "(Ljava/lang/String;)V");
+  l->on_thread_stop = (*env)->GetMethodID(env, lcls, "onThreadStop", "()V");
+  if (!l->on_ack || !l->on_error || !l->on_released || !l->on_thread_start ||
+      !l->on_thread_stop) {
     free(l);
     zerobus_options_destroy(opts);
     return 0; /* NoSuchMethodError pending */
@@ -172,7 +197,9 @@ JNIEXPORT jlong JNICALL Java_AbiConsumer_streamCreate(JNIEnv *env, jclass cls, j
   cb.user_data = l;
   cb.on_ack = on_ack;
   cb.on_error = on_error;
-  cb.user_data_free = user_data_free; /* also called when create fails */
+  cb.on_thread_start = on_thread_start; /* JNI attach of the dispatcher thread */
+  cb.on_thread_stop = on_thread_stop;   /* and its detach */
+  cb.user_data_free = user_data_free;   /* also called when create fails */
 
   const char *t = (*env)->GetStringUTFChars(env, table, NULL);
   const char *id = (*env)->GetStringUTFChars(env, client_id, NULL);

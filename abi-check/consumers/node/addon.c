@@ -80,7 +80,7 @@ static void drain_events(stream_ctx *c) {
   for (;;) {
     size_t n = 0;
     zerobus_error *err = NULL;
-    zerobus_status st = zerobus_stream_poll_events(c->stream, ev, 64, 0, &n, &err);
+    zerobus_status st = zerobus_stream_poll_events(c->stream, ev, 64, sizeof ev[0], 0, &n, &err);
     if (st != ZEROBUS_OK) {
       if (!c->failure) c->failure = strdup(zerobus_error_message(err));
       zerobus_error_destroy(err);
