@@ -22,6 +22,9 @@ check() { # name, command...
 }
 
 [ "$(pkg-config --modversion zerobus)" = 0.1.0 ] || { echo "FAIL pkg-config version"; exit 1; }
+# The file behind the SONAME is libzerobus.so.<ABI major 1>.<minor>.<patch>.
+real=$(basename "$(readlink -f "$libdir/libzerobus.so.1")")
+[ "$real" = libzerobus.so.1.1.0 ] || { echo "FAIL: libzerobus.so.1 -> $real, want libzerobus.so.1.1.0"; exit 1; }
 # shellcheck disable=SC2046
 cc -std=c99 -Wall -Werror -o "$work/pc_shared" "$here/consumer/consumer.c" $(pkg-config --cflags --libs zerobus)
 check "pkg-config shared" env LD_LIBRARY_PATH="$libdir" "$work/pc_shared"

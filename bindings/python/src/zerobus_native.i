@@ -594,10 +594,10 @@ PyObject *zbpy_poll_events(zerobus_stream *s, int cap, int timeout_ms) {
   zerobus_error *err = NULL;
   zerobus_status st;
   if (timeout_ms == 0) {
-    st = zerobus_stream_poll_events(s, ev, (size_t)cap, 0, &n, &err);
+    st = zerobus_stream_poll_events(s, ev, (size_t)cap, sizeof ev[0], 0, &n, &err);
   } else {
     Py_BEGIN_ALLOW_THREADS
-    st = zerobus_stream_poll_events(s, ev, (size_t)cap, timeout_ms, &n, &err);
+    st = zerobus_stream_poll_events(s, ev, (size_t)cap, sizeof ev[0], timeout_ms, &n, &err);
     Py_END_ALLOW_THREADS
   }
   if (st != ZEROBUS_OK) return zbpy_raise(st, err);
