@@ -27,6 +27,15 @@
  * zerobus_stream_poll() on the caller's thread, or on a per-stream dispatcher
  * thread when the stream option "dispatch_thread" is true. The headers provider is
  * the one callback run on a library thread (see zerobus_callbacks.headers).
+ * zerobus_callbacks.on_thread_start/on_thread_stop bracket every library thread
+ * that runs callbacks (to attach it to a VM, e.g. JNI AttachCurrentThread).
+ *
+ * Size-prefixed structs (first member `uint32_t struct_size`) are how the ABI
+ * grows: the caller sets struct_size to sizeof as it compiled it; the library
+ * reads or fills only the members both sides know, and where it fills a struct
+ * for the caller it writes back struct_size = min(caller's size, library's
+ * size), so a newer caller on an older library knows which trailing members are
+ * real.
  */
 #ifndef ZEROBUS_ABI_H
 #define ZEROBUS_ABI_H
@@ -178,7 +187,9 @@ ZEROBUS_API zerobus_status zerobus_options_get(const zerobus_options *opts, cons
 
 /* Description of one supported option; all strings are static. */
 typedef struct zerobus_option_desc {
-  uint32_t struct_size;      /* set by the caller to sizeof(zerobus_option_desc) */
+  /* In: sizeof(zerobus_option_desc) as the caller compiled it. Out:
+   * min(that, the library's sizeof); members beyond it were not written. */
+  uint32_t struct_size;
   const char *name;          /* "max_inflight_records" */
   const char *type;          /* "int", "bool", "duration_ms", "string", "enum", "path" */
   const char *default_value; /* canonical default, e.g. "1000000", "none" */
@@ -188,9 +199,12 @@ typedef struct zerobus_option_desc {
 
 /* Number of supported option keys. */
 ZEROBUS_API size_t zerobus_option_count(void);
-/* Fills *out for option `index` (0 .. count-1); reads out->struct_size first and
- * fills only the fields it covers. ZEROBUS_ERR_INVALID_ARGUMENT when out of
- * range. */
+/* Fills *out for option `index` (0 .. count-1); reads out->struct_size first,
+ * fills only the members that size covers and that this library knows, and
+ * writes back out->struct_size = min(caller's size, library's size): members at
+ * or beyond that offset are left untouched (a newer caller's extra members are
+ * not real). ZEROBUS_ERR_INVALID_ARGUMENT when out is NULL or index is out of
+ * range (nothing written). */
 ZEROBUS_API zerobus_status zerobus_option_info(size_t index, zerobus_option_desc *out);
 
 /* ------------------------------------------------------------------------ */
@@ -232,6 +246,14 @@ typedef enum zerobus_log_level {
  * zerobus_stream_poll(), or on the stream's dispatcher thread; never while the
  * library holds a lock an API call needs, so a callback may call any function on
  * its stream except zerobus_stream_destroy().
+ *
+ * Library threads that run this table's callbacks are the dispatcher thread
+ * (option dispatch_thread) and, when `headers` is set, the stream's engine
+ * thread (it runs the headers provider). Each of them calls on_thread_start
+ * once when it starts, before any other callback on that thread, and
+ * on_thread_stop once just before it exits, after every other callback on that
+ * thread; both run before user_data_free. Threads the caller owns (those that
+ * call zerobus_stream_poll) never get them.
  */
 typedef struct zerobus_callbacks {
   uint32_t struct_size;
@@ -261,6 +283,15 @@ typedef struct zerobus_callbacks {
   /* Optional fast path: acks for logical offsets first..last (inclusive), in
    * increasing order. When set it is used instead of on_ack. */
   void (*on_ack_range)(void *user_data, int64_t first, int64_t last);
+  /* Called on a library thread that will run this table's callbacks (see
+   * above), once when it starts, before any other callback on it.
+   * `thread_name` is static ("zerobus-dispatch" or "zerobus-engine"). Lets a
+   * runtime register the thread (JNI AttachCurrentThread, a Python thread
+   * state). Must not call zerobus_stream_* functions on this stream. */
+  void (*on_thread_start)(void *user_data, const char *thread_name);
+  /* Called once on that same thread just before it exits, after its last other
+   * callback (JNI DetachCurrentThread). */
+  void (*on_thread_stop)(void *user_data);
 } zerobus_callbacks;
 
 /* Zeroes *cb and sets struct_size = size (pass sizeof(zerobus_callbacks)). */
@@ -439,7 +470,8 @@ ZEROBUS_API void zerobus_records_destroy(zerobus_records *r);
  * Runs pending callbacks (acks, errors, logs) on the calling thread, waiting up
  * to timeout_ms (<0: forever, 0: no wait) for at least one event. Returns the
  * number of events handled (an ack range counts once), or a negative
- * zerobus_status. Returns 0 at once on a stream with a dispatcher thread.
+ * zerobus_status. Returns 0 at once on a stream with a dispatcher thread, and
+ * 0 early when zerobus_stream_wake() is called.
  */
 ZEROBUS_API int32_t zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms);
 
@@ -448,6 +480,8 @@ ZEROBUS_API int32_t zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms);
 #define ZEROBUS_EVENT_ERROR 2 /* offsets first..last will never be acked: error */
 #define ZEROBUS_EVENT_LOG 3   /* log line: level in `status`, text in `message` */
 
+/* Not size-prefixed: its size travels as poll_events' `event_size` instead, so
+ * members can be appended in later versions. */
 typedef struct zerobus_event {
   int32_t kind;
   int32_t status; /* ERROR: the zerobus_status; LOG: the level */
@@ -465,11 +499,36 @@ typedef struct zerobus_event {
  * for the first. Consecutive acks are coalesced into one ACK range, so one call
  * can report millions of acks. The `error`/`message` pointers stay valid until
  * the next poll_events/poll call on this stream, or destroy. *n_out receives the
- * count. Not to be mixed with a dispatcher thread.
+ * count (0 after a timeout or zerobus_stream_wake()). Not to be mixed with a
+ * dispatcher thread (INVALID_STATE).
+ *
+ * `event_size` is sizeof(zerobus_event) as the caller compiled it: `events` is
+ * an array of `cap` elements of event_size bytes each. Element i starts at
+ * (char *)events + i * event_size; the library writes min(event_size, its own
+ * sizeof(zerobus_event)) bytes into it and never touches the rest, so an older
+ * caller (smaller struct) gets the members it knows and a newer caller (larger
+ * struct) must not trust members beyond the library's size (zero them first,
+ * or check zerobus_version()). An event_size smaller than the end of the
+ * `message` member is INVALID_ARGUMENT (nothing is consumed).
+ * Errors: INVALID_ARGUMENT (NULL stream or n_out, NULL events with cap > 0,
+ * event_size too small), INVALID_STATE, STREAM_CLOSED (being destroyed).
  */
 ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus_event *events,
-                                                      size_t cap, int32_t timeout_ms,
-                                                      size_t *n_out, zerobus_error **err);
+                                                      size_t cap, size_t event_size,
+                                                      int32_t timeout_ms, size_t *n_out,
+                                                      zerobus_error **err);
+
+/*
+ * Makes a zerobus_stream_poll() or zerobus_stream_poll_events() blocked on `s`
+ * in other threads return at once with 0 events (or with what is pending), so a
+ * binding can cancel a poll without waiting for its timeout (Go context
+ * cancellation, Node shutdown). When no poll is waiting, the next poll on `s`
+ * returns at once instead: a wake is never lost between the caller's "should I
+ * stop" check and its poll. Never blocks; any thread; also from a callback.
+ * Returns ZEROBUS_OK, INVALID_ARGUMENT (NULL), or STREAM_CLOSED once
+ * zerobus_stream_destroy() has started.
+ */
+ZEROBUS_API int32_t zerobus_stream_wake(zerobus_stream *s);
 
 /*
  * A file descriptor that is readable while events are pending (for epoll,
@@ -500,8 +559,11 @@ ZEROBUS_API const char *zerobus_stream_id(zerobus_stream *s);
 /* The stream's table name; valid until zerobus_stream_destroy(). */
 ZEROBUS_API const char *zerobus_stream_table_name(zerobus_stream *s);
 
-/* Counters since creation. Size-prefixed: set struct_size; the library fills
- * only the fields it covers. */
+/* Counters since creation. Size-prefixed: set struct_size to
+ * sizeof(zerobus_stream_stats) as you compiled it; the library fills only the
+ * members both sizes cover and writes back struct_size = min(your size, its
+ * size): members at or beyond that offset were not written (this library does
+ * not have them). */
 typedef struct zerobus_stream_stats {
   uint32_t struct_size;
   int32_t state;
@@ -518,11 +580,13 @@ typedef struct zerobus_stream_stats {
   int64_t recovery_attempts;
   int64_t inflight_records; /* accepted and not yet acked */
   int64_t inflight_bytes;
-  int64_t last_offset;  /* highest logical offset handed out, -1 if none */
-  int64_t acked_offset; /* highest durable logical offset, -1 if none */
+  int64_t last_offset;    /* highest logical offset handed out, -1 if none */
+  int64_t acked_offset;   /* highest durable logical offset, -1 if none */
   int64_t records_failed; /* records reported through on_error */
 } zerobus_stream_stats;
 
+/* Errors: INVALID_ARGUMENT (NULL, or struct_size < 4; nothing written),
+ * STREAM_CLOSED (being destroyed). */
 ZEROBUS_API zerobus_status zerobus_stream_get_stats(zerobus_stream *s, zerobus_stream_stats *out);
 
 /* A copy of the stream's last error (the failure that ended it, or the last
@@ -588,7 +652,7 @@ typedef struct zerobus_api {
   zerobus_status (*records_batch)(const zerobus_records *, size_t, size_t *, size_t *, int64_t *);
   void (*records_destroy)(zerobus_records *);
   int32_t (*stream_poll)(zerobus_stream *, int32_t);
-  zerobus_status (*stream_poll_events)(zerobus_stream *, zerobus_event *, size_t, int32_t,
+  zerobus_status (*stream_poll_events)(zerobus_stream *, zerobus_event *, size_t, size_t, int32_t,
                                        size_t *, zerobus_error **);
   int32_t (*stream_wakeup_fd)(zerobus_stream *);
   int32_t (*stream_state)(zerobus_stream *);
@@ -596,6 +660,7 @@ typedef struct zerobus_api {
   const char *(*stream_table_name)(zerobus_stream *);
   zerobus_status (*stream_get_stats)(zerobus_stream *, zerobus_stream_stats *);
   zerobus_status (*stream_last_error)(zerobus_stream *, zerobus_error **);
+  int32_t (*stream_wake)(zerobus_stream *);
 } zerobus_api;
 
 /* The function table for ABI generation `abi_major` (pass ZEROBUS_ABI_MAJOR), or

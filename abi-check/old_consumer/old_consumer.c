@@ -180,6 +180,8 @@ static void check_options(void) {
     memset(&d, 0, sizeof d);
     d.struct_size = sizeof d;
     CHECK(zerobus_option_info(i, &d) == ZEROBUS_OK, "option_info(%zu)", i);
+    CHECK(d.struct_size == sizeof d, "option_info: struct_size written back %u",
+          (unsigned)d.struct_size);
     CHECK(d.name && d.type && d.default_value && d.scope && d.doc && d.name[0] && d.doc[0],
           "option %zu has NULL/empty fields", i);
     CHECK(strcmp(d.scope, "sdk") == 0 || strcmp(d.scope, "stream") == 0, "scope %s", d.scope);
@@ -204,6 +206,8 @@ static void check_options(void) {
   small.d.struct_size = (uint32_t)offsetof(zerobus_option_desc, type);
   CHECK(zerobus_option_info(0, &small.d) == ZEROBUS_OK, "option_info small");
   CHECK(small.d.name != NULL, "small desc: name not filled");
+  CHECK(small.d.struct_size == offsetof(zerobus_option_desc, type),
+        "option_info small: struct_size written back %u", (unsigned)small.d.struct_size);
   unsigned char *tail = (unsigned char *)&small.d.type;
   for (size_t i = 0; i < sizeof small - offsetof(zerobus_option_desc, type); i++)
     CHECK(tail[i] == 0x5A, "option_info wrote beyond struct_size (byte %zu)", i);
@@ -331,6 +335,8 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   memset(&small, 0x77, sizeof small);
   small.st.struct_size = (uint32_t)offsetof(zerobus_stream_stats, bytes_queued);
   CHECK(zerobus_stream_get_stats(s, &small.st) == ZEROBUS_OK, "get_stats small");
+  CHECK(small.st.struct_size == offsetof(zerobus_stream_stats, bytes_queued),
+        "get_stats small: struct_size written back %u", (unsigned)small.st.struct_size);
   CHECK(small.st.records_queued == 1000, "small stats records_queued %" PRId64,
         small.st.records_queued);
   unsigned char *tail = (unsigned char *)&small.st.bytes_queued;
@@ -347,6 +353,9 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   memset(&big, 0x33, sizeof big);
   big.st.struct_size = (uint32_t)(sizeof big.st + sizeof big.future_field);
   CHECK(zerobus_stream_get_stats(s, &big.st) == ZEROBUS_OK, "get_stats larger struct");
+  /* this consumer's size or more (a later library may know more than the baseline) */
+  CHECK(big.st.struct_size >= sizeof big.st && big.st.struct_size <= sizeof big.st + sizeof big.future_field,
+        "get_stats larger: struct_size written back %u", (unsigned)big.st.struct_size);
   CHECK(big.st.records_acked == 1000 && big.st.records_failed == 0,
         "larger stats struct: records_acked %" PRId64, big.st.records_acked);
   unsigned char *ftail = (unsigned char *)&big.future_field;
@@ -408,7 +417,8 @@ static void check_event_stream(zerobus_sdk *sdk) {
   zerobus_event ev[8];
   for (int spins = 0; next < 10 && spins < 100; spins++) {
     size_t n = 99;
-    CHECK_OK(zerobus_stream_poll_events(s, ev, 8, 100, &n, &err), err);
+    /* event_size: zerobus_event as this program knew it (the baseline's) */
+    CHECK_OK(zerobus_stream_poll_events(s, ev, 8, sizeof ev[0], 100, &n, &err), err);
     CHECK(n <= 8, "poll_events n %zu", n);
     for (size_t i = 0; i < n; i++) {
       if (ev[i].kind == ZEROBUS_EVENT_LOG) continue;

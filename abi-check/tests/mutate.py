@@ -66,6 +66,9 @@ elif case == "insert_stats_member_middle":
              "  uint32_t struct_size;\n  int32_t state;\n  int64_t selftest_counter;\n")
 elif case == "grow_event_struct":
     h = edit(h, "} zerobus_event;", "  int64_t selftest;\n} zerobus_event;")
+elif case == "insert_event_member_middle":
+    h = edit(h, "typedef struct zerobus_event {\n  int32_t kind;\n",
+             "typedef struct zerobus_event {\n  int32_t kind;\n  int32_t selftest;\n")
 elif case == "change_parameter_type":
     h = edit(h, "zerobus_stream_poll(zerobus_stream *s, int32_t timeout_ms);",
              "zerobus_stream_poll(zerobus_stream *s, int64_t timeout_ms);")
