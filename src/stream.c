@@ -1248,10 +1248,11 @@ static zerobus_status ingest(zerobus_stream *s, const void *const *data, const s
          s->inflight_bytes + (int64_t)payload <= s->config.max_inflight_bytes))
       break;
     if (flags & ZEROBUS_INGEST_NONBLOCK) {
+      /* read under the lock: the engine thread updates them on every ack */
+      long long recs = (long long)s->inflight_records, bytes = (long long)s->inflight_bytes;
       pthread_mutex_unlock(&s->mu);
       return zb_fail(err, ZEROBUS_ERR_QUEUE_FULL, 1,
-                     "in-flight limit reached (%lld records, %lld bytes in flight)",
-                     (long long)s->inflight_records, (long long)s->inflight_bytes);
+                     "in-flight limit reached (%lld records, %lld bytes in flight)", recs, bytes);
     }
     wait_until(s, -1);
   }
