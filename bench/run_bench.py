@@ -217,6 +217,8 @@ def main():
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between runs")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--callgrind-only", action="store_true",
+                    help="only the callgrind figures (no throughput rows, no sqlite)")
     ap.add_argument("--callgrind-records", type=int, default=200000)
     ap.add_argument("--server", required=True)
     ap.add_argument("--c-bench", required=True)
@@ -285,9 +287,9 @@ def main():
 
     try:
         rn.server = Server(a.server, "null", tmp)
-        if "c" in only:
+        if "c" in only and not a.callgrind_only:
             c_rows(SIZES, [1, 100, 1000], n_for, results["c"], "null")
-        if impls:
+        if impls and not a.callgrind_only:
             py_rows(SIZES, ["offset", "nowait", "batch"], n_for, results["python"], "null")
         if "c" in only and not a.no_callgrind and shutil.which("valgrind"):
             print("[callgrind] C single-record 20 B ...", flush=True)
@@ -298,7 +300,7 @@ def main():
             print("[callgrind] Python, instructions per record ...", flush=True)
             results["callgrind_python"] = callgrind_python(a, rn.server, impls)
         rn.server.stop()
-        if not a.no_sqlite:
+        if not a.no_sqlite and not a.callgrind_only:
             rn.server = Server(a.server, "sqlite", tmp)
             sq_n = lambda size: 200_000 // div  # noqa: E731
             if "c" in only:

@@ -5,7 +5,7 @@
 # method and holds the results of a full run.
 #
 #   scripts/bench.sh [--quick] [--only c|python|official[,...]] [--runs N]
-#                    [--no-sqlite] [--no-callgrind] [--pause SEC]
+#                    [--no-sqlite] [--no-callgrind] [--callgrind-only] [--pause SEC]
 #
 #   --quick    10x fewer records, one run per row
 #   --only     c = C API, python = our binding, official = the official SDK
@@ -47,8 +47,17 @@ if want python; then
             sha1sum "$LIB") | sha1sum | cut -d' ' -f1)
   if [ "$(cat "$V/.bench-stamp" 2>/dev/null)" != "$stamp" ] || ! "$V/bin/python" -c "import zerobus._native" 2>/dev/null; then
     echo "== installing our binding into $V"
-    ZEROBUS_LIB="$LIB" "$V/bin/pip" install -q --force-reinstall "$ROOT/bindings/python" >>"$log" 2>&1
-    echo "$stamp" > "$V/.bench-stamp"
+    if ZEROBUS_LIB="$LIB" "$V/bin/pip" install -q --force-reinstall "$ROOT/bindings/python" >>"$log" 2>&1; then
+      echo "$stamp" > "$V/.bench-stamp"
+    elif "$V/bin/python" -c "import zerobus._native" 2>/dev/null; then
+      echo "   WARNING: installing the binding failed (tail of $log below); measuring the copy" \
+           "installed before (its own bundled libzerobus), not the current sources" >&2
+      tail -5 "$log" >&2
+    else
+      echo "installing the binding failed; see $log" >&2
+      tail -20 "$log" >&2
+      exit 1
+    fi
   fi
   PY_OURS="$V/bin/python"
 fi
