@@ -1,14 +1,14 @@
 /*
- * repro_queue_full_race - reproducer for a data race found by the chaos harness
- * under ThreadSanitizer (src/stream.c, the QUEUE_FULL branch of the internal
- * ingest(): it unlocks stream->mu and then formats the error message from
- * s->inflight_records / s->inflight_bytes, which the engine thread writes in
- * on_ack() under stream->mu).
+ * repro_queue_full_race - regression test for a data race found by the chaos
+ * harness under ThreadSanitizer (src/stream.c, the QUEUE_FULL branch of the
+ * internal ingest() unlocked stream->mu and then formatted the error message
+ * from s->inflight_records / s->inflight_bytes, which the engine thread writes
+ * in on_ack() under stream->mu; fixed by reading them before unlocking).
  *
  * Two producers hammer a stream with a 16-record window using non-blocking
  * ingest (most calls hit QUEUE_FULL) while zerobus-local acks normally; the
  * engine thread updates the in-flight counters on every ack. In a TSan build the
- * race is reported (exit 66); in any build the test also checks the functional
+ * race was reported (exit 66) before the fix; in any build the test also checks the functional
  * outcome exactly: every accepted record is acked at flush and stored once.
  */
 #include <pthread.h>
