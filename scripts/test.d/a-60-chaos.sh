@@ -4,7 +4,8 @@
 # faults (--chaos-seed), fault scripts arrive through the control endpoint and
 # the server is SIGKILLed and restarted on the same ports and database; it then
 # checks that every accepted record is stored or was returned (lost must be 0).
-# About 3 minutes in total. Rows for docs/RELIABILITY.md go to
+# The last run uses TLS on both sides (test CA made with openssl). About 2.5
+# minutes in total. Rows for docs/RELIABILITY.md go to
 # build/test-logs/chaos-report.md.
 set -euo pipefail
 BIN="$BUILD/tests/chaos/zb_chaos"
@@ -18,6 +19,7 @@ runs=(
   "--seed 2 --duration 35 --lanes 4 --producers 2 --rate 2000 --chaos-rate 0.05 --kills 1 --chaos-fatal"
   "--seed 3 --duration 30 --lanes 6 --producers 3 --rate 1000 --chaos-rate 0.03 --kills 3"
   "--seed 4 --duration 25 --lanes 3 --producers 2 --rate 3000 --chaos-rate 0.10 --kills 1 --no-scripts"
+  "--seed 5 --duration 15 --lanes 4 --producers 2 --rate 2000 --chaos-rate 0.03 --kills 1 --tls"
 )
 fail=0
 for args in "${runs[@]}"; do

@@ -69,7 +69,9 @@ static struct {
   int keep;
   int verbose;
   int selftest; /* damage the stored table before verifying: the checks must catch it */
-} cfg = {1, 30, 4, 2, 2000, 0.02, 2, 1, 0, 1, NULL, NULL, 0, 0, 0};
+  int tls;      /* TLS on both sides (test CA made with openssl) */
+} cfg = {1, 30, 4, 2, 2000, 0.02, 2, 1, 0, 1, NULL, NULL, 0, 0, 0, 0};
+static char g_tls_dir[256];
 
 static chaos_server g_srv;
 static pthread_mutex_t g_srv_mu = PTHREAD_MUTEX_INITIALIZER; /* guards g_srv restarts */
@@ -1242,6 +1244,26 @@ static void verify_lane(lane *L, totals *T) {
   }
 }
 
+/* --tls: a test CA and a server certificate for 127.0.0.1/localhost, made with
+ * the openssl command line in a temporary directory. 0 on success. */
+static int make_tls_files(void) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(g_tls_dir, sizeof g_tls_dir, "%s/zb-chaos-tls-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(g_tls_dir)) return -1;
+  char cmd[2048];
+  snprintf(
+      cmd, sizeof cmd,
+      "cd '%s' && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=zb-chaos-ca >/dev/null 2>&1 && "
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost "
+      ">/dev/null 2>&1 && "
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+      "-days 2 -extfile san.ext >/dev/null 2>&1",
+      g_tls_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 /* --selftest: with the server stopped, deletes 5 rows from the middle of lane
  * 0's table and adds one row that was never ingested, so a correct checker
  * must report lost > 0 (unless all 5 had duplicates), acked_unstored > 0 and
@@ -1292,7 +1314,8 @@ static void usage(void) {
       "usage: zb_chaos [--seed N] [--duration SEC] [--lanes N<=8] [--producers N<=4] [--rate R]\n"
       "                [--chaos-rate P] [--kills N] [--no-scripts] [--chaos-fatal] [--oauth-lanes "
       "N]\n"
-      "                [--md FILE] [--status-file FILE] [--keep] [--verbose] [--selftest]\n");
+      "                [--md FILE] [--status-file FILE] [--keep] [--verbose] [--selftest] "
+      "[--tls]\n");
   exit(2);
 }
 
@@ -1359,6 +1382,8 @@ int main(int argc, char **argv) {
       cfg.verbose = 1;
     else if (!strcmp(a, "--selftest"))
       cfg.selftest = 1;
+    else if (!strcmp(a, "--tls"))
+      cfg.tls = 1;
     else
       usage();
   }
@@ -1373,8 +1398,26 @@ int main(int argc, char **argv) {
   char seedbuf[32], ratebuf[32];
   snprintf(seedbuf, sizeof seedbuf, "%llu", cfg.seed);
   snprintf(ratebuf, sizeof ratebuf, "%g", cfg.chaos_rate);
-  const char *flags[12] = {"--no-auth", "--verbose"};
+  const char *flags[16] = {"--no-auth", "--verbose"};
   int nf = 2;
+  static char cert[300], key[300], ca_opt[300];
+  if (cfg.tls) {
+    if (make_tls_files() != 0) {
+      fprintf(stderr, "chaos: cannot make TLS files with openssl\n");
+      return 2;
+    }
+    snprintf(cert, sizeof cert, "%s/server.pem", g_tls_dir);
+    snprintf(key, sizeof key, "%s/server.key", g_tls_dir);
+    snprintf(ca_opt, sizeof ca_opt, "%s/ca.pem", g_tls_dir);
+    flags[nf++] = "--tls-cert";
+    flags[nf++] = cert;
+    flags[nf++] = "--tls-key";
+    flags[nf++] = key;
+    snprintf(g_srv.zl.endpoint, sizeof g_srv.zl.endpoint, "https://127.0.0.1:%d",
+             g_srv.zl.grpc_port);
+    snprintf(g_srv.zl.http_url, sizeof g_srv.zl.http_url, "https://127.0.0.1:%d",
+             g_srv.zl.http_port);
+  }
   if (cfg.chaos_rate > 0) {
     flags[nf++] = "--chaos-seed";
     flags[nf++] = seedbuf;
@@ -1389,7 +1432,16 @@ int main(int argc, char **argv) {
         g_srv.zl.db_path, cfg.seed);
 
   zerobus_error *err = NULL;
-  if (zerobus_sdk_new(g_srv.zl.endpoint, g_srv.zl.http_url, NULL, &g_sdk, &err) != ZEROBUS_OK) {
+  zerobus_options *sdk_opts = NULL;
+  if (zerobus_options_new(&sdk_opts) != ZEROBUS_OK) return 2;
+  if (cfg.tls && zerobus_options_set(sdk_opts, "tls_ca_file", ca_opt, &err) != ZEROBUS_OK) {
+    fprintf(stderr, "chaos: tls_ca_file: %s\n", zerobus_error_message(err));
+    return 2;
+  }
+  zerobus_status sdk_rc =
+      zerobus_sdk_new(g_srv.zl.endpoint, g_srv.zl.http_url, sdk_opts, &g_sdk, &err);
+  zerobus_options_destroy(sdk_opts);
+  if (sdk_rc != ZEROBUS_OK) {
     fprintf(stderr, "chaos: sdk_new: %s\n", zerobus_error_message(err));
     return 2;
   }
@@ -1456,7 +1508,8 @@ int main(int argc, char **argv) {
   zl_clear_faults(&g_srv.zl);
   int st = chaos_server_stop(&g_srv);
   if (st != 0) logf_("note: zerobus-local exit status %d on SIGTERM", st);
-  const char *calm[] = {"--no-auth", "--verbose", NULL};
+  const char *calm[] = {"--no-auth", "--verbose", cfg.tls ? "--tls-cert" : NULL, cert, "--tls-key",
+                        key,         NULL};
   chaos_server_set_flags(&g_srv, calm);
   int restart_rc = chaos_server_start(&g_srv);
   pthread_mutex_unlock(&g_srv_mu);
@@ -1474,11 +1527,10 @@ int main(int argc, char **argv) {
   long long elapsed = now_ms() - g_t0_ms;
 
   printf(
-      "chaos seed=%llu duration=%ds lanes=%d producers/lane=%d rate=%d/s chaos-rate=%g kills=%ld "
-      "scripts=%ld "
-      "elapsed=%.1fs\n",
-      cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate,
-      (long)atomic_load(&g_kills), g_scripts_posted, elapsed / 1000.0);
+      "chaos%s seed=%llu duration=%ds lanes=%d producers/lane=%d rate=%d/s chaos-rate=%g kills=%ld "
+      "scripts=%ld elapsed=%.1fs\n",
+      cfg.tls ? " (TLS)" : "", cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate,
+      cfg.chaos_rate, (long)atomic_load(&g_kills), g_scripts_posted, elapsed / 1000.0);
   if (cfg.selftest && selftest_damage() != 0) return 2;
   totals T;
   memset(&T, 0, sizeof T);
@@ -1534,18 +1586,23 @@ int main(int argc, char **argv) {
               "| %llu | %d s | %d×%d | %g | %ld | %ld | %ld | %lld | %lld | %lld | %lld | %lld | "
               "%lld | %lld | %s | "
               "`zb_chaos --seed %llu --duration %d --lanes %d --producers %d --rate %d "
-              "--chaos-rate %g --kills %d%s%s` |\n",
+              "--chaos-rate %g --kills %d%s%s%s` |\n",
               cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.chaos_rate,
               (long)atomic_load(&g_kills), script_total, chaos_total, T.accepted, T.stored_distinct,
               T.duplicates, T.returned, T.unrecovered, T.lost, T.recoveries, ok ? "PASS" : "FAIL",
               cfg.seed, cfg.duration_s, cfg.lanes, cfg.producers, cfg.rate, cfg.chaos_rate,
               cfg.kills, cfg.scripts ? "" : " --no-scripts",
-              cfg.chaos_fatal ? " --chaos-fatal" : "");
+              cfg.chaos_fatal ? " --chaos-fatal" : "", cfg.tls ? " --tls" : "");
       fclose(f);
     }
   }
   printf("RESULT %s\n", ok ? "PASS" : "FAIL");
   chaos_server_cleanup(&g_srv, cfg.keep || (!ok && !cfg.selftest));
+  if (cfg.tls && g_tls_dir[0]) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tls_dir);
+    if (system(cmd) != 0) fprintf(stderr, "chaos: could not remove %s\n", g_tls_dir);
+  }
   if (!ok && !cfg.selftest)
     printf("kept database %s and server log %s\n", g_srv.zl.db_path, g_srv.log_path);
   for (int l = 0; l < cfg.lanes; l++) {
