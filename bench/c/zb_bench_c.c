@@ -65,9 +65,21 @@ static size_t varint_len(uint64_t v) {
   return n;
 }
 
-/* Encodes field 1 (bytes) so that the whole record is exactly `size` bytes; returns 0
- * when size is too small (< 2). */
-static int make_record(unsigned char *out, size_t size, unsigned seed) {
+/* Writes n pseudo-random lowercase letters (xorshift32); bench_py.py makes the same. */
+static void filler(unsigned char *out, size_t n) {
+  uint32_t x = 2463534242u;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    out[i] = (unsigned char)('a' + x % 26);
+  }
+}
+
+/* Encodes field 1 (bytes) so that the whole record is exactly `size` bytes, taking the
+ * payload from letters[seed..]; returns 0 when size is too small (< 2). */
+static int make_record(unsigned char *out, size_t size, const unsigned char *letters,
+                       unsigned seed) {
   if (size < 2) return 0;
   /* find the payload length L with 1 + varint_len(L) + L == size */
   size_t L = size - 2;
@@ -76,13 +88,7 @@ static int make_record(unsigned char *out, size_t size, unsigned seed) {
   size_t p = 0;
   out[p++] = 0x0a; /* field 1, wire type 2 */
   p += put_varint(out + p, L);
-  uint32_t x = 2463534242u ^ (seed * 2654435761u);
-  for (size_t i = 0; i < L; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    out[p + i] = (unsigned char)('a' + x % 26);
-  }
+  memcpy(out + p, letters + seed, L);
   return 1;
 }
 
@@ -164,9 +170,11 @@ int main(int argc, char **argv) {
 
   /* the record pool */
   unsigned char *pool = malloc((size_t)POOL * (size_t)size);
+  unsigned char *letters = malloc((size_t)size + POOL);
+  if (letters) filler(letters, (size_t)size + POOL);
   const void **ptrs = malloc((size_t)batch * sizeof *ptrs);
   size_t *lens = malloc((size_t)batch * sizeof *lens);
-  if (!pool || !ptrs || !lens) return 1;
+  if (!pool || !ptrs || !lens || !letters) return 1;
   for (unsigned k = 0; k < POOL; k++) {
     unsigned char *r = pool + (size_t)k * (size_t)size;
     if (json) {
@@ -178,7 +186,7 @@ int main(int argc, char **argv) {
       memcpy(r, "{\"p\":\"", 6);
       for (long i = 6; i < size - 2; i++) r[i] = (unsigned char)('a' + (k + (unsigned)i) % 26);
       memcpy(r + size - 2, "\"}", 2);
-    } else if (!make_record(r, (size_t)size, k)) {
+    } else if (!make_record(r, (size_t)size, letters, k)) {
       fprintf(stderr, "zb_bench_c: cannot encode a record of %ld bytes\n", size);
       return 2;
     }
@@ -256,6 +264,7 @@ int main(int argc, char **argv) {
          wall > 0 ? (double)records / wall : 0.0,
          wall > 0 ? (double)records * (double)size / wall / 1e6 : 0.0, st.requests_sent);
   free(pool);
+  free(letters);
   free(ptrs);
   free(lens);
   return 0;

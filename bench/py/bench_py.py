@@ -54,20 +54,28 @@ def varint(v):
     return bytes(out)
 
 
-def make_record(size, seed):
-    """tag 0x0a + varint(L) + L filler bytes == size bytes; filler as in zb_bench_c.c."""
+def filler(n):
+    """n pseudo-random lowercase letters (xorshift32), as bench/c/zb_bench_c.c makes them."""
+    x = 2463534242
+    out = bytearray(n)
+    for i in range(n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out[i] = 97 + x % 26
+    return bytes(out)
+
+
+def make_pool(size):
+    """POOL distinct records: tag 0x0a + varint(L) + L filler bytes == size bytes; record k
+    takes its filler from offset k of one shared letter stream."""
     length = size - 2
     while length > 0 and 1 + len(varint(length)) + length > size:
         length -= 1
     assert 1 + len(varint(length)) + length == size, size
-    x = (2463534242 ^ ((seed * 2654435761) & 0xFFFFFFFF)) & 0xFFFFFFFF
-    body = bytearray(length)
-    for i in range(length):
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        body[i] = 97 + x % 26
-    return b"\x0a" + varint(length) + bytes(body)
+    letters = filler(length + POOL)
+    head = b"\x0a" + varint(length)
+    return [head + letters[k:k + length] for k in range(POOL)]
 
 
 def server_records(url, table):
@@ -97,7 +105,7 @@ def main():
     from zerobus.sdk.sync import ZerobusSdk
 
     desc, _cls = bench_descriptor()
-    recs = [make_record(a.size, k) for k in range(POOL)]
+    recs = make_pool(a.size)
     n = a.records
     if a.method == "batch":
         # batches cut from the round-robin sequence; POOL distinct lists cover a full cycle
