@@ -115,7 +115,7 @@ async def test_on_error_and_unacked_after_failure(aio_sdk, server, table):
     stream = await aio_sdk.create_stream(
         CLIENT_ID, CLIENT_SECRET, TableProperties(table),
         StreamConfigurationOptions(record_type=RecordType.JSON, ack_callback=CB(),
-                                   flush_timeout_ms=200))
+                                   flush_timeout_ms=1000))
     fut = await stream.ingest_record({"a": 1})
     await stream.ingest_records_offset([{"a": 2}, {"a": 3}])
     with pytest.raises(ZerobusException) as ei:

@@ -147,7 +147,7 @@ def test_failure_handling_example(sdk, server, table):
 def test_recreate_stream(sdk, server, table):
     server.set_faults(table, [{"no_ack": True}])
     stream = sdk.create_stream(CLIENT_ID, CLIENT_SECRET, TableProperties(table),
-                               json_opts(flush_timeout_ms=200))
+                               json_opts(flush_timeout_ms=1000))
     stream.ingest_records_offset([{"b": 0}, {"b": 1}])
     stream.ingest_record_offset({"b": 2})
     with pytest.raises(ZerobusException):
