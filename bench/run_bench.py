@@ -301,7 +301,9 @@ def main():
             results["callgrind"] = callgrind(a, rn.server, a.callgrind_records)
             print(f"[callgrind] {results['callgrind']['instructions_per_record']} "
                   "instructions per record", flush=True)
-        if impls and not a.no_callgrind and shutil.which("valgrind"):
+        # Python callgrind: 16 valgrind runs (~6 min); not in --quick unless asked for
+        if (impls and not a.no_callgrind and shutil.which("valgrind")
+                and (not a.quick or a.callgrind_only)):
             print("[callgrind] Python, instructions per record ...", flush=True)
             results["callgrind_python"] = callgrind_python(a, rn.server, impls)
         rn.server.stop()
