@@ -270,6 +270,25 @@ typedef struct zb_server_msg {
 } zb_server_msg;
 int zb_decode_response(grpc_byte_buffer *bb, zb_server_msg *out);
 
+/* ack.c: the acknowledgement decisions of on_ack() (stream.c), pure functions. */
+enum zb_ack_class {
+  ZB_ACK_ADVANCE = 0, /* new cumulative ack within what was sent: apply it */
+  ZB_ACK_DUPLICATE,   /* the last ack again: ignored */
+  ZB_ACK_BACKWARDS,   /* lower than the last ack: protocol error */
+  ZB_ACK_BEYOND,      /* higher than the highest wire offset sent: protocol error */
+  ZB_ACK_NO_OFFSET    /* ack without durability_ack_up_to_offset: protocol error */
+};
+/* Classifies an ack on a call whose last ack is last_ack (-1: none) and whose
+ * highest written wire offset is highest_sent_wire (-1: none). */
+int zb_ack_classify(int64_t last_ack, int64_t highest_sent_wire, int has_offset, int64_t offset);
+/* How many requests at the front of the ring (reqs[head], reqs[(head+1) % cap],
+ * ...; count held, the first `sent` of them written on the current call) a
+ * cumulative ack of wire offset `ack` covers: the longest prefix of the first
+ * min(count, sent) whose wire offset is known (>= 0) and <= ack. The new logical
+ * watermark is then the `last` of the last covered request. */
+size_t zb_ack_covered(const zb_req *reqs, size_t cap, size_t head, size_t count, size_t sent,
+                      int64_t ack);
+
 /* events.c */
 void zb_events_init(zb_events *ev);
 void zb_events_destroy(zb_events *ev);

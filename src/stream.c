@@ -663,34 +663,36 @@ static void on_created(zerobus_stream *s, zb_call *c, char *stream_id) {
 }
 
 static void on_ack(zerobus_stream *s, zb_call *c, const zb_server_msg *m) {
-  if (!m->has_offset) {
-    abandon(s, c,
-            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1, "protocol error: ack without an offset"));
-    return;
-  }
-  int64_t a = m->offset;
-  if (a == c->last_ack) return; /* a repeated cumulative ack changes nothing */
-  if (a < c->last_ack) {
-    abandon(s, c,
-            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                         "protocol error: ack went backwards (%lld after %lld)", (long long)a,
-                         (long long)c->last_ack));
-    return;
-  }
-  if (a >= c->next_wire) {
-    abandon(s, c,
-            zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
-                         "protocol error: ack of offset %lld beyond the last sent (%lld)",
-                         (long long)a, (long long)(c->next_wire - 1)));
-    return;
+  int64_t a = m->has_offset ? m->offset : -1;
+  switch (zb_ack_classify(c->last_ack, c->next_wire - 1, m->has_offset, a)) {
+    case ZB_ACK_NO_OFFSET:
+      abandon(
+          s, c,
+          zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1, "protocol error: ack without an offset"));
+      return;
+    case ZB_ACK_DUPLICATE:
+      return; /* a repeated cumulative ack changes nothing */
+    case ZB_ACK_BACKWARDS:
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                           "protocol error: ack went backwards (%lld after %lld)", (long long)a,
+                           (long long)c->last_ack));
+      return;
+    case ZB_ACK_BEYOND:
+      abandon(s, c,
+              zb_error_new(ZEROBUS_ERR_PROTOCOL, 1, -1, -1,
+                           "protocol error: ack of offset %lld beyond the last sent (%lld)",
+                           (long long)a, (long long)(c->next_wire - 1)));
+      return;
+    default: /* ZB_ACK_ADVANCE */
+      break;
   }
   c->last_ack = a;
   s->stats.acks_received++;
   if (s->frozen) return;
-  int popped = 0;
-  while (s->reqs_count > 0 && s->send_idx > 0) {
+  size_t n = zb_ack_covered(s->reqs, s->reqs_cap, s->reqs_head, s->reqs_count, s->send_idx, a);
+  for (size_t i = 0; i < n; i++) {
     zb_req *r = req_at(s, 0);
-    if (r->wire < 0 || r->wire > a) break;
     s->acked = r->last;
     s->stats.records_acked += (int64_t)r->nrec;
     s->stats.bytes_acked += (int64_t)r->payload;
@@ -706,9 +708,8 @@ static void on_ack(zerobus_stream *s, zb_call *c, const zb_server_msg *m) {
     s->reqs_head = (s->reqs_head + 1) % s->reqs_cap;
     s->reqs_count--;
     s->send_idx--;
-    popped = 1;
   }
-  if (popped) {
+  if (n > 0) {
     zb_events_ack(&s->ev, s->acked);
     broadcast(s);
   }
