@@ -16,8 +16,8 @@ cmake -S "$ROOT" -B "$FUZZ_BUILD" -DZEROBUS_FUZZ=ON -DCMAKE_C_COMPILER=clang \
 # only the fuzz targets: the rest of the tree is built by the other variants
 cmake --build "$FUZZ_BUILD" -j2 --target fuzzers > "$LOGS/fuzz-build.log" 2>&1 ||
   { grep -E "error|Error" "$LOGS/fuzz-build.log" | head -30; exit 1; }
-targets=(fuzz_json_check fuzz_options fuzz_token fuzz_headers fuzz_response fuzz_server_proto
-         fuzz_server_request)
+targets=(fuzz_json_check fuzz_options fuzz_token fuzz_headers fuzz_response fuzz_ack
+         fuzz_server_proto fuzz_server_request)
 fail=0
 for t in "${targets[@]}"; do
   bin="$FUZZ_BUILD/tests/fuzz/$t"

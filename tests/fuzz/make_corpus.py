@@ -173,4 +173,33 @@ request_seeds = [
     b"\x00" + ld(1, ld(1, b"c.s.t") + vi(4, 2)),
 ]
 write("fuzz_server_request", request_seeds)
+
+# fuzz_ack: first byte = ring head, then events (see tests/fuzz/fuzz_ack.c):
+# pack k offsets = (k-1)<<2, write = 1, reconnect = 3, ack = 2 | 4 (no offset) |
+# mode<<3 followed by a delta byte (mode 0: last ack + delta, 1: highest wire
+# sent + delta, 2: last ack + 1 + (delta & 7)) or 8 bytes (mode 3: any value).
+A_PACK = lambda k: bytes([(k - 1) << 2])
+A_SEND = b"\x01"
+A_RECONNECT = b"\x03"
+def a_ack(mode, delta, has=True):
+    return bytes([2 | (0 if has else 4) | (mode << 3), delta & 0xFF])
+def a_ack_any(v):
+    return bytes([2 | (3 << 3)]) + struct.pack(">q", v)
+
+a_flow = A_PACK(3) + A_PACK(1) + A_PACK(8) + A_SEND * 3
+ack_seeds = [
+    b"\x05" + a_flow + a_ack(2, 0) + a_ack(2, 1),                    # ack wire 0, then 2
+    b"\x07" + a_flow + a_ack(1, 0) + A_PACK(2) + A_SEND + a_ack(1, 0),  # highest sent, twice
+    b"\x00" + a_flow + a_ack(2, 0) + a_ack(0, 0) + a_ack(2, 0),      # duplicate ignored
+    b"\x02" + a_flow + a_ack(2, 1) + a_ack(0, -1) + A_SEND * 2 + a_ack(1, 0),  # backwards
+    b"\x03" + a_flow + a_ack(2, 0) + a_ack(1, 5) + A_SEND * 2 + a_ack(1, 0),   # beyond (+5)
+    b"\x04" + a_flow + a_ack(2, 0, has=False) + A_SEND * 3 + a_ack(1, 0),      # no offset
+    b"\x06" + a_flow + a_ack(2, 0) + A_RECONNECT + A_PACK(4) + A_SEND * 3 + a_ack(2, 0)
+    + a_ack(1, 0),                                                    # replay after reconnect
+    b"\x01" + A_PACK(1) * 8 + A_SEND * 8 + a_ack(2, 3) + A_PACK(1) * 4 + A_SEND * 4
+    + a_ack(1, 0),                                                    # full ring, wrap
+    b"\x00" + a_flow + a_ack_any(2**63 - 1) + A_SEND * 3 + a_ack_any(-2**63) + a_ack_any(1),
+    b"\x00" + a_ack(0, 0) + a_ack(0, -1) + a_ack(1, 1) + A_PACK(1) + a_ack(2, 0),  # nothing sent
+]
+write("fuzz_ack", ack_seeds)
 print("corpus written to", ROOT)
