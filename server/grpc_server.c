@@ -531,37 +531,51 @@ static void handle_create(zcall *c, Databricks__Zerobus__CreateIngestStreamReque
   pump(c, 0);
 }
 
-/* Returns 1 when the message was handed off (ownership passed), 0 to free it. */
-static int handle_ingest(zcall *c, Databricks__Zerobus__EphemeralStreamRequest *req, size_t len) {
-  long long off;
+/* What the protocol checks need from an ingest request. */
+typedef struct ingest_info {
   int has_off;
-  size_t nrec = 0;
-  int type_ok = 0;
+  long long off;
+  int kind;    /* record kind carried: 1 PROTO, 2 JSON, 0 none */
+  size_t nrec; /* records carried (1 for ingest_record) */
+} ingest_info;
+
+static void ingest_info_from_req(const Databricks__Zerobus__EphemeralStreamRequest *req,
+                                 ingest_info *in) {
+  memset(in, 0, sizeof *in);
   if (req->payload_case == DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD) {
-    Databricks__Zerobus__IngestRecordRequest *r = req->ingest_record;
-    has_off = r->has_offset_id;
-    off = r->offset_id;
-    nrec = 1;
-    type_ok = (c->st->record_type == 1 &&
-               r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_PROTO_ENCODED_RECORD) ||
-              (c->st->record_type == 2 &&
-               r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_JSON_RECORD);
+    const Databricks__Zerobus__IngestRecordRequest *r = req->ingest_record;
+    in->has_off = r->has_offset_id;
+    in->off = r->offset_id;
+    in->nrec = 1;
+    if (r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_PROTO_ENCODED_RECORD)
+      in->kind = 1;
+    else if (r->record_case == DATABRICKS__ZEROBUS__INGEST_RECORD_REQUEST__RECORD_JSON_RECORD)
+      in->kind = 2;
   } else {
-    Databricks__Zerobus__IngestRecordBatchRequest *b = req->ingest_record_batch;
-    has_off = b->has_offset_id;
-    off = b->offset_id;
-    if (c->st->record_type == 1 &&
-        b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
+    const Databricks__Zerobus__IngestRecordBatchRequest *b = req->ingest_record_batch;
+    in->has_off = b->has_offset_id;
+    in->off = b->offset_id;
+    if (b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
         b->proto_encoded_batch) {
-      type_ok = 1;
-      nrec = b->proto_encoded_batch->n_records;
-    } else if (c->st->record_type == 2 &&
-               b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
+      in->kind = 1;
+      in->nrec = b->proto_encoded_batch->n_records;
+    } else if (b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
                b->json_batch) {
-      type_ok = 1;
-      nrec = b->json_batch->n_records;
+      in->kind = 2;
+      in->nrec = b->json_batch->n_records;
     }
   }
+}
+
+/* Runs the protocol checks and faults for one ingest request of `len` bytes. `req` is the
+ * unpacked request (NULL in null-store mode's fast path, where nothing is stored).
+ * Returns 1 when `req` was handed off (ownership passed), 0 to free it. */
+static int handle_ingest(zcall *c, Databricks__Zerobus__EphemeralStreamRequest *req,
+                         const ingest_info *in, size_t len) {
+  long long off = in->off;
+  int has_off = in->has_off;
+  size_t nrec = in->nrec;
+  int type_ok = in->kind != 0 && in->kind == c->st->record_type;
   char msg[200];
   if (!has_off || off != c->next_wire) {
     if (has_off)
@@ -622,7 +636,7 @@ static int handle_ingest(zcall *c, Databricks__Zerobus__EphemeralStreamRequest *
   long long first = c->records;
   c->records += (long long)nrec;
   c->next_wire++;
-  if (g_cfg.store == STORE_NULL) {
+  if (g_cfg.store == STORE_NULL || !req) {
     atomic_store(&c->st->durable, off);
     return 0;
   }
@@ -630,7 +644,146 @@ static int handle_ingest(zcall *c, Databricks__Zerobus__EphemeralStreamRequest *
   return 1;
 }
 
+/* ------------------------------------------------------------------ null-store fast path */
+/* With --store null nothing is stored, so an ingest request needs only its offset_id,
+ * its record kind and its record count. fast_scan reads them straight from the byte
+ * buffer's slices (no flattening, no unpacking, no allocation). It accepts only the
+ * canonical encoding every client sends — one payload field covering the whole message;
+ * inside it offset_id and one record field, each at most once, with one-byte tags; a
+ * batch holding only `records` entries — and checks every length against its enclosing
+ * message, so whatever it accepts, protobuf-c would unpack to the same values (protobuf-c
+ * does not validate UTF-8 either). Anything else (create_stream, unknown or repeated
+ * fields, long varints, truncation, garbage, compressed buffers) returns 0 and takes the
+ * normal path: flatten + protobuf-c, whose errors are the reference. */
+typedef struct bcur {
+  grpc_byte_buffer_reader r;
+  const uint8_t *p, *end; /* unread part of the current slice */
+  size_t pos;             /* bytes consumed from the start of the message */
+} bcur;
+
+static int bcur_fill(bcur *k) {
+  while (k->p == k->end) {
+    grpc_slice *s;
+    if (!grpc_byte_buffer_reader_peek(&k->r, &s)) return 0;
+    k->p = GRPC_SLICE_START_PTR(*s);
+    k->end = k->p + GRPC_SLICE_LENGTH(*s);
+  }
+  return 1;
+}
+
+static int bcur_byte(bcur *k, uint8_t *out) {
+  if (!bcur_fill(k)) return 0;
+  *out = *k->p++;
+  k->pos++;
+  return 1;
+}
+
+static int bcur_skip(bcur *k, size_t n) {
+  while (n > 0) {
+    if (!bcur_fill(k)) return 0;
+    size_t avail = (size_t)(k->end - k->p);
+    size_t take = n < avail ? n : avail;
+    k->p += take;
+    k->pos += take;
+    n -= take;
+  }
+  return 1;
+}
+
+/* A varint of at most max_bytes bytes that ends at or before `limit`. */
+static int bcur_varint(bcur *k, int max_bytes, size_t limit, uint64_t *out) {
+  uint64_t v = 0;
+  for (int i = 0; i < max_bytes; i++) {
+    uint8_t b;
+    if (k->pos >= limit || !bcur_byte(k, &b)) return 0;
+    v |= (uint64_t)(b & 0x7f) << (7 * i);
+    if (!(b & 0x80)) {
+      *out = v;
+      return 1;
+    }
+  }
+  return 0; /* longer than we accept: let protobuf-c judge it */
+}
+
+/* A length prefix (at most 4 bytes, < 256 MiB) whose payload fits before `limit`. */
+static int bcur_len(bcur *k, size_t limit, size_t *out) {
+  uint64_t v;
+  if (!bcur_varint(k, 4, limit, &v) || v > limit - k->pos) return 0;
+  *out = (size_t)v;
+  return 1;
+}
+
+/* Walks the fields of an IngestRecordRequest (is_batch 0) or IngestRecordBatchRequest
+ * (is_batch 1) that ends at `end`. */
+static int fast_scan_ingest(bcur *k, size_t end, int is_batch, ingest_info *in) {
+  while (k->pos < end) {
+    uint8_t tag;
+    if (!bcur_byte(k, &tag)) return 0;
+    if (tag == 0x08) { /* 1: offset_id, varint */
+      uint64_t v;
+      if (in->has_off || !bcur_varint(k, 9, end, &v)) return 0;
+      in->has_off = 1;
+      in->off = (long long)v;
+    } else if (tag == 0x12 || tag == 0x1a) { /* 2: proto record/batch, 3: json record/batch */
+      size_t l;
+      if (in->kind || !bcur_len(k, end, &l)) return 0;
+      in->kind = tag == 0x12 ? 1 : 2;
+      if (!is_batch) {
+        if (!bcur_skip(k, l)) return 0;
+        in->nrec = 1;
+        continue;
+      }
+      size_t sub_end = k->pos + l;
+      size_t n = 0;
+      while (k->pos < sub_end) { /* repeated records = 1 */
+        uint8_t t;
+        size_t rl;
+        if (!bcur_byte(k, &t) || t != 0x0a || !bcur_len(k, sub_end, &rl) || !bcur_skip(k, rl))
+          return 0;
+        n++;
+      }
+      in->nrec = n;
+    } else {
+      return 0;
+    }
+  }
+  if (!is_batch) in->nrec = 1;
+  return k->pos == end;
+}
+
+/* 1 with *in and *payload filled (2 ingest_record, 3 ingest_record_batch) when the
+ * request could be read without unpacking; 0 = use the normal path. */
+static int fast_scan(grpc_byte_buffer *bb, size_t len, int *payload, ingest_info *in) {
+  if (bb->type != GRPC_BB_RAW || bb->data.raw.compression != GRPC_COMPRESS_NONE) return 0;
+  bcur k;
+  memset(&k, 0, sizeof k);
+  memset(in, 0, sizeof *in);
+  if (!grpc_byte_buffer_reader_init(&k.r, bb)) return 0;
+  int ok = 0;
+  uint8_t tag;
+  size_t l;
+  if (bcur_byte(&k, &tag) && (tag == 0x12 || tag == 0x1a) && bcur_len(&k, len, &l) &&
+      k.pos + l == len) {
+    *payload = tag >> 3;
+    ok = fast_scan_ingest(&k, len, tag == 0x1a, in);
+  }
+  grpc_byte_buffer_reader_destroy(&k.r);
+  return ok;
+}
+
 static void on_message(zcall *c, grpc_byte_buffer *bb) {
+  if (g_cfg.store == STORE_NULL) {
+    size_t blen = grpc_byte_buffer_length(bb);
+    int payload;
+    ingest_info in;
+    if ((long long)blen <= g_cfg.max_message_bytes && fast_scan(bb, blen, &payload, &in)) {
+      if (!c->st)
+        send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be create_stream");
+      else
+        handle_ingest(c, NULL, &in, blen);
+      return;
+    }
+  }
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
     send_status(c, GRPC_STATUS_INTERNAL, "cannot read message");
@@ -667,7 +820,11 @@ static void on_message(zcall *c, grpc_byte_buffer *bb) {
     if (!c->st)
       send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be create_stream");
     else
-      handed_off = handle_ingest(c, req, len);
+    {
+      ingest_info in;
+      ingest_info_from_req(req, &in);
+      handed_off = handle_ingest(c, req, &in, len);
+    }
     break;
   default:
     send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "EphemeralStreamRequest without a payload");
