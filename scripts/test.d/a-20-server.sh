@@ -30,4 +30,4 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp
 ZEROBUS_LOCAL_BIN="$ASAN_DIR/server/zerobus-local" ZL_SANITIZED=1 \
-  "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_hostile.py
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_hostile.py test_null_store.py
