@@ -54,8 +54,7 @@ int main(int argc, char **argv) {
   if (zerobus_options_new(&opts) != ZEROBUS_OK) return 1;
   if (zerobus_options_set(opts, "record_type", "json", &err) != ZEROBUS_OK)
     return fail("options", err);
-  if (zerobus_sdk_new(endpoint, workspace, NULL, &sdk, &err) != ZEROBUS_OK)
-    return fail("sdk", err);
+  if (zerobus_sdk_new(endpoint, workspace, NULL, &sdk, &err) != ZEROBUS_OK) return fail("sdk", err);
   if (zerobus_stream_create(sdk, table, NULL, 0, client_id, client_secret, opts, NULL, &stream,
                             &err) != ZEROBUS_OK)
     return fail("create stream", err);
@@ -71,14 +70,15 @@ int main(int argc, char **argv) {
   for (long i = 0; i < count;) {
     long n = batch < count - i ? batch : count - i;
     for (long j = 0; j < n; j++) {
-      int len = snprintf(recs[j], sizeof recs[j], "{\"id\":%ld,\"device\":\"sensor-%ld\",\"temp\":%ld}",
-                         i + j, (i + j) % 64, 15 + (i + j) % 20);
+      int len =
+          snprintf(recs[j], sizeof recs[j], "{\"id\":%ld,\"device\":\"sensor-%ld\",\"temp\":%ld}",
+                   i + j, (i + j) % 64, 15 + (i + j) % 20);
       ptrs[j] = recs[j];
       lens[j] = (size_t)len;
     }
-    zerobus_status rc = n == 1 ? zerobus_stream_ingest(stream, ptrs[0], lens[0], 0, &offset, &err)
-                               : zerobus_stream_ingest_batch(stream, ptrs, lens, (size_t)n, 0,
-                                                             &offset, &err);
+    zerobus_status rc =
+        n == 1 ? zerobus_stream_ingest(stream, ptrs[0], lens[0], 0, &offset, &err)
+               : zerobus_stream_ingest_batch(stream, ptrs, lens, (size_t)n, 0, &offset, &err);
     if (rc != ZEROBUS_OK) return fail("ingest", err);
     i += n;
   }

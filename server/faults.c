@@ -52,10 +52,20 @@ static int is_int(const cJSON *v) {
   return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && v->valuedouble >= -1;
 }
 
-static const char *KNOWN_KEYS[] = {"fail_create", "message", "hang_headers", "fail_at_request",
-                                   "status", "drop_at_request", "ack_delay_ms", "no_ack",
-                                   "ack_prefix", "malformed_ack", "after_request",
-                                   "close_signal_ms", "reject_over_bytes", "max_records_per_sec",
+static const char *KNOWN_KEYS[] = {"fail_create",
+                                   "message",
+                                   "hang_headers",
+                                   "fail_at_request",
+                                   "status",
+                                   "drop_at_request",
+                                   "ack_delay_ms",
+                                   "no_ack",
+                                   "ack_prefix",
+                                   "malformed_ack",
+                                   "after_request",
+                                   "close_signal_ms",
+                                   "reject_over_bytes",
+                                   "max_records_per_sec",
                                    "repeat"};
 
 /* Validates one entry; 0 ok, -1 with err. */
@@ -85,9 +95,9 @@ static int check_entry(const char *table, int idx, const cJSON *e, char *err, si
       return -1;
     }
   }
-  const char *ints[] = {"fail_at_request", "drop_at_request", "ack_delay_ms", "ack_prefix",
-                        "after_request", "close_signal_ms", "reject_over_bytes",
-                        "max_records_per_sec", "repeat"};
+  const char *ints[] = {"fail_at_request",   "drop_at_request",     "ack_delay_ms",
+                        "ack_prefix",        "after_request",       "close_signal_ms",
+                        "reject_over_bytes", "max_records_per_sec", "repeat"};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     v = cJSON_GetObjectItemCaseSensitive(e, ints[i]);
     if (v && (!is_int(v) || v->valuedouble < 0)) {
@@ -217,7 +227,9 @@ static uint64_t splitmix(uint64_t *x) {
   return z ^ (z >> 31);
 }
 
-static double unit(uint64_t *x) { return (double)(splitmix(x) >> 11) / 9007199254740992.0; }
+static double unit(uint64_t *x) {
+  return (double)(splitmix(x) >> 11) / 9007199254740992.0;
+}
 
 static void chaos_draw(unsigned long long call_seq, zl_call_faults *f) {
   double rate = g_cfg.chaos_rate;
@@ -226,7 +238,8 @@ static void chaos_draw(unsigned long long call_seq, zl_call_faults *f) {
   splitmix(&x);
   /* index of the first request (0-based) that draws a fault: geometric(rate) */
   long long k;
-  if (rate >= 1) k = 0;
+  if (rate >= 1)
+    k = 0;
   else {
     double u = unit(&x);
     if (u <= 0) u = 1e-300;
@@ -240,30 +253,34 @@ static void chaos_draw(unsigned long long call_seq, zl_call_faults *f) {
   int kind = (int)(splitmix(&x) % 7);
   if (k > 0 && kind >= 5) kind = 0; /* hangs and failed creates only hit a call's start */
   switch (kind) {
-  case 0: { /* status */
-    f->fail_at_request = k;
-    int nfatal = g_cfg.chaos_fatal ? 3 : 0;
-    int pick = (int)(splitmix(&x) % (uint64_t)(4 + nfatal));
-    f->fail_status = pick < 4 ? retryable[pick] : fatal[pick - 4];
-    break;
-  }
-  case 1: f->drop_at_request = k; break;
-  case 2:
-    f->close_signal_ms = 50 + (long long)(splitmix(&x) % 451);
-    f->close_after = k;
-    break;
-  case 3: /* stall: acks held */
-    f->ack_delay_ms = 50 + (int)(splitmix(&x) % 251);
-    break;
-  case 4:
-    f->malformed = 1 + (int)(splitmix(&x) % 4);
-    f->malformed_after = k;
-    break;
-  case 5: f->hang_headers = 1; break;
-  default: /* fail the creation itself with a retryable status */
-    f->fail_create = retryable[splitmix(&x) % 4];
-    snprintf(f->fail_message, sizeof f->fail_message, "zerobus-local chaos: create failed");
-    break;
+    case 0: { /* status */
+      f->fail_at_request = k;
+      int nfatal = g_cfg.chaos_fatal ? 3 : 0;
+      int pick = (int)(splitmix(&x) % (uint64_t)(4 + nfatal));
+      f->fail_status = pick < 4 ? retryable[pick] : fatal[pick - 4];
+      break;
+    }
+    case 1:
+      f->drop_at_request = k;
+      break;
+    case 2:
+      f->close_signal_ms = 50 + (long long)(splitmix(&x) % 451);
+      f->close_after = k;
+      break;
+    case 3: /* stall: acks held */
+      f->ack_delay_ms = 50 + (int)(splitmix(&x) % 251);
+      break;
+    case 4:
+      f->malformed = 1 + (int)(splitmix(&x) % 4);
+      f->malformed_after = k;
+      break;
+    case 5:
+      f->hang_headers = 1;
+      break;
+    default: /* fail the creation itself with a retryable status */
+      f->fail_create = retryable[splitmix(&x) % 4];
+      snprintf(f->fail_message, sizeof f->fail_message, "zerobus-local chaos: create failed");
+      break;
   }
   if (g_cfg.verbose) zl_log("chaos: call %llu kind %d at request %lld", call_seq, kind, k);
 }

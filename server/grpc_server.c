@@ -103,7 +103,9 @@ static grpc_completion_queue *g_shutdown_cq;
 static atomic_llong g_live_calls;
 static atomic_ullong g_call_seq;
 
-long long grpc_live_calls(void) { return atomic_load(&g_live_calls); }
+long long grpc_live_calls(void) {
+  return atomic_load(&g_live_calls);
+}
 
 /* ------------------------------------------------------------------ connections (peers) */
 /* C core does not report connections, so count distinct peer addresses (each client
@@ -172,8 +174,10 @@ static void live_insert(zcall *c) {
 
 static void live_remove(zcall *c) {
   worker *w = c->w;
-  if (c->prev) c->prev->next = c->next;
-  else if (w->live == c) w->live = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (w->live == c)
+    w->live = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
 }
@@ -313,7 +317,8 @@ static void send_ack(zcall *c, long long offset, int with_offset) {
   }
   Databricks__Zerobus__EphemeralStreamResponse resp =
       DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__INIT;
-  resp.payload_case = DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_INGEST_RECORD_RESPONSE;
+  resp.payload_case =
+      DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_RESPONSE__PAYLOAD_INGEST_RECORD_RESPONSE;
   resp.ingest_record_response = &ack;
   send_response(c, &resp);
 }
@@ -338,7 +343,8 @@ static long long ack_target(zcall *c, long long now, int ignore_faults) {
         int ncap = c->dq_cap ? c->dq_cap * 2 : 64;
         delayed_ack *n = malloc(sizeof *n * (size_t)ncap);
         if (!n) return c->last_acked;
-        for (int i = 0; i < c->dq_len; i++) n[i] = c->dq[(c->dq_head + i) % (c->dq_cap ? c->dq_cap : 1)];
+        for (int i = 0; i < c->dq_len; i++)
+          n[i] = c->dq[(c->dq_head + i) % (c->dq_cap ? c->dq_cap : 1)];
         free(c->dq);
         c->dq = n;
         c->dq_head = 0;
@@ -398,10 +404,18 @@ static void pump(zcall *c, int allow_ack) {
     c->malformed_done = 1;
     long long n = c->f.malformed_after;
     switch (c->f.malformed) {
-    case MAL_BACKWARDS: send_ack(c, n - 1, 1); break;
-    case MAL_DUPLICATE: send_ack(c, n, 1); break;
-    case MAL_BEYOND: send_ack(c, c->next_wire - 1 + 5, 1); break;
-    default: send_ack(c, 0, 0); break;
+      case MAL_BACKWARDS:
+        send_ack(c, n - 1, 1);
+        break;
+      case MAL_DUPLICATE:
+        send_ack(c, n, 1);
+        break;
+      case MAL_BEYOND:
+        send_ack(c, c->next_wire - 1 + 5, 1);
+        break;
+      default:
+        send_ack(c, 0, 0);
+        break;
     }
     return;
   }
@@ -432,8 +446,8 @@ static void pump(zcall *c, int allow_ack) {
   if (c->want_status) {
     if (c->status_after_flush) {
       long long durable = atomic_load(&c->st->durable);
-      if (durable < c->next_wire - 1) return; /* not all committed yet */
-      if (t > c->last_acked) return;          /* an ack is still due (next tick) */
+      if (durable < c->next_wire - 1) return;      /* not all committed yet */
+      if (t > c->last_acked) return;               /* an ack is still due (next tick) */
       if (!ignore_faults && c->dq_len > 0) return; /* acks held by ack_delay_ms */
     }
     send_status(c, c->status_code, c->status_msg);
@@ -495,7 +509,8 @@ static void handle_create(zcall *c, Databricks__Zerobus__CreateIngestStreamReque
   }
   if (!cs->has_record_type || (cs->record_type != DATABRICKS__ZEROBUS__RECORD_TYPE__PROTO &&
                                cs->record_type != DATABRICKS__ZEROBUS__RECORD_TYPE__JSON)) {
-    send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "create_stream: record_type must be PROTO or JSON");
+    send_status(c, GRPC_STATUS_INVALID_ARGUMENT,
+                "create_stream: record_type must be PROTO or JSON");
     return;
   }
   pd_schema *schema = NULL;
@@ -555,11 +570,13 @@ static void ingest_info_from_req(const Databricks__Zerobus__EphemeralStreamReque
     const Databricks__Zerobus__IngestRecordBatchRequest *b = req->ingest_record_batch;
     in->has_off = b->has_offset_id;
     in->off = b->offset_id;
-    if (b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
+    if (b->batch_case ==
+            DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_PROTO_ENCODED_BATCH &&
         b->proto_encoded_batch) {
       in->kind = 1;
       in->nrec = b->proto_encoded_batch->n_records;
-    } else if (b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
+    } else if (b->batch_case ==
+                   DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH &&
                b->json_batch) {
       in->kind = 2;
       in->nrec = b->json_batch->n_records;
@@ -809,26 +826,25 @@ static void on_message(zcall *c, grpc_byte_buffer *bb) {
   }
   int handed_off = 0;
   switch (req->payload_case) {
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_CREATE_STREAM:
-    if (c->st || c->create_resp_pending)
-      send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "create_stream sent twice on one call");
-    else
-      handle_create(c, req->create_stream);
-    break;
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD:
-  case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD_BATCH:
-    if (!c->st)
-      send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be create_stream");
-    else
-    {
-      ingest_info in;
-      ingest_info_from_req(req, &in);
-      handed_off = handle_ingest(c, req, &in, len);
-    }
-    break;
-  default:
-    send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "EphemeralStreamRequest without a payload");
-    break;
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_CREATE_STREAM:
+      if (c->st || c->create_resp_pending)
+        send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "create_stream sent twice on one call");
+      else
+        handle_create(c, req->create_stream);
+      break;
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD:
+    case DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_INGEST_RECORD_BATCH:
+      if (!c->st)
+        send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the first message must be create_stream");
+      else {
+        ingest_info in;
+        ingest_info_from_req(req, &in);
+        handed_off = handle_ingest(c, req, &in, len);
+      }
+      break;
+    default:
+      send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "EphemeralStreamRequest without a payload");
+      break;
   }
   if (!handed_off) databricks__zerobus__ephemeral_stream_request__free_unpacked(req, NULL);
 }
@@ -932,25 +948,31 @@ static void handle_event(tag *t, int ok) {
   } else {
     c->pending--;
     switch (t->k) {
-    case K_READ: on_read(c, ok); break;
-    case K_WRITE:
-      c->write_busy = 0;
-      if (c->send_bb) {
-        grpc_byte_buffer_destroy(c->send_bb);
-        c->send_bb = NULL;
-      }
-      if (!ok) c->dead = 1;
-      else pump(c, 0);
-      break;
-    case K_MD:
-      if (!ok) c->dead = 1;
-      break;
-    case K_CLOSE:
-      if (c->close_cancelled) c->dead = 1;
-      c->stop_reading = 1;
-      break;
-    case K_STATUS: break;
-    default: break;
+      case K_READ:
+        on_read(c, ok);
+        break;
+      case K_WRITE:
+        c->write_busy = 0;
+        if (c->send_bb) {
+          grpc_byte_buffer_destroy(c->send_bb);
+          c->send_bb = NULL;
+        }
+        if (!ok)
+          c->dead = 1;
+        else
+          pump(c, 0);
+        break;
+      case K_MD:
+        if (!ok) c->dead = 1;
+        break;
+      case K_CLOSE:
+        if (c->close_cancelled) c->dead = 1;
+        c->stop_reading = 1;
+        break;
+      case K_STATUS:
+        break;
+      default:
+        break;
     }
   }
   if (c->pending == 0) call_free(c);
@@ -998,15 +1020,16 @@ static void *worker_main(void *arg) {
     long long now = zl_now_ms();
     long long wait_ms = w->next_tick_ms - now;
     if (wait_ms < 0) wait_ms = 0;
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                   gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
+    gpr_timespec dl =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(w->cq, dl, NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
     if (ev.type == GRPC_OP_COMPLETE) handle_event((tag *)ev.tag, ev.success);
     now = zl_now_ms();
     if (now >= w->next_tick_ms) {
       busy = tick(w, now);
-      w->next_tick_ms = now + (busy || atomic_load(&g_stopping) ? g_cfg.ack_interval_ms : IDLE_TICK_MS);
+      w->next_tick_ms =
+          now + (busy || atomic_load(&g_stopping) ? g_cfg.ack_interval_ms : IDLE_TICK_MS);
     } else if (!busy && ev.type == GRPC_OP_COMPLETE) {
       /* activity on an idle worker: tick soon */
       long long soon = now + g_cfg.ack_interval_ms;
@@ -1114,8 +1137,8 @@ void grpc_side_stop(void) {
   for (;;) {
     if (!got_tag) {
       grpc_event ev = grpc_completion_queue_next(
-          g_shutdown_cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(50, GPR_TIMESPAN)),
-          NULL);
+          g_shutdown_cq,
+          gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(50, GPR_TIMESPAN)), NULL);
       if (ev.type == GRPC_OP_COMPLETE && ev.tag == &shutdown_tag) got_tag = 1;
     } else {
       usleep(5000);

@@ -63,12 +63,14 @@ static enum MHD_Result reply_error(struct MHD_Connection *con, unsigned status, 
 static void url_unescape(char *s) {
   char *o = s;
   for (char *p = s; *p; p++) {
-    if (*p == '+') *o++ = ' ';
+    if (*p == '+')
+      *o++ = ' ';
     else if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
       char hex[3] = {p[1], p[2], 0};
       *o++ = (char)strtol(hex, NULL, 16);
       p += 2;
-    } else *o++ = *p;
+    } else
+      *o++ = *p;
   }
   *o = 0;
 }
@@ -142,8 +144,10 @@ static char *table_from_details(const char *details, char *err, size_t errlen) {
         goto out;
       }
       table = strdup(path->valuestring);
-    } else if (!strcasecmp(ot->valuestring, "CATALOG")) cat = path->valuestring;
-    else if (!strcasecmp(ot->valuestring, "SCHEMA")) sch = path->valuestring;
+    } else if (!strcasecmp(ot->valuestring, "CATALOG"))
+      cat = path->valuestring;
+    else if (!strcasecmp(ot->valuestring, "SCHEMA"))
+      sch = path->valuestring;
   }
   if (!table) {
     snprintf(err, errlen, "authorization_details has no TABLE entry");
@@ -293,7 +297,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     return MHD_YES;
   }
   if (*upload_size) {
-    if (ctx->len + *upload_size > MAX_BODY) ctx->too_big = 1;
+    if (ctx->len + *upload_size > MAX_BODY)
+      ctx->too_big = 1;
     else {
       if (ctx->len + *upload_size + 1 > ctx->cap) {
         size_t ncap = (ctx->len + *upload_size + 1) * 2;
@@ -392,8 +397,8 @@ int http_side_start(char *err, size_t errlen) {
   socklen_t sl = sizeof sa;
   getsockname(fd, (struct sockaddr *)&sa, &sl);
   g_cfg.http_port = ntohs(sa.sin_port);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
   if (g_cfg.tls_cert) {
     g_tls_cert_pem = slurp(g_cfg.tls_cert);
     g_tls_key_pem = slurp(g_cfg.tls_key);
@@ -403,14 +408,14 @@ int http_side_start(char *err, size_t errlen) {
       return -1;
     }
     flags |= MHD_USE_TLS;
-    g_daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
-                                fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                MHD_OPTION_HTTPS_MEM_CERT, g_tls_cert_pem,
-                                MHD_OPTION_HTTPS_MEM_KEY, g_tls_key_pem, MHD_OPTION_END);
+    g_daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_HTTPS_MEM_CERT,
+                         g_tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, g_tls_key_pem, MHD_OPTION_END);
   } else {
-    g_daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
-                                fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                MHD_OPTION_END);
+    g_daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
   }
   if (!g_daemon) {
     snprintf(err, errlen, "libmicrohttpd failed to start%s",

@@ -31,42 +31,48 @@ void zl_log(const char *fmt, ...) {
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-"usage: zerobus-local [options]\n"
-"A local Zerobus-compatible server: gRPC EphemeralStream ingest into SQLite, an OAuth\n"
-"token endpoint, a Unity Catalog table endpoint, fault injection and counters.\n"
-"\n"
-"  --host ADDR             listen address for both sides (default 127.0.0.1)\n"
-"  --port N                gRPC port; 0 = pick a free one (default 50051)\n"
-"  --http-port N           OAuth / Unity Catalog / control HTTP port; 0 = free one (default 8080)\n"
-"  --db PATH               SQLite database (default ./zerobus-local.db)\n"
-"  --store KIND            sqlite | memory | null (default sqlite); memory = SQLite in memory,\n"
-"                          null = ack without storing (benchmarks measure the client alone)\n"
-"  --no-auth               accept any call (no token, no table header needed)\n"
-"  --client-id ID          OAuth client id accepted by /oidc/v1/token (default test-client)\n"
-"  --client-secret S       OAuth client secret (default test-secret)\n"
-"  --token-ttl SEC         expires_in of issued tokens; expired tokens are refused (default 3600)\n"
-"  --table SPEC            declare a Unity Catalog table (repeatable):\n"
-"                          'cat.sch.tbl=col:type[:nullable],...' e.g.\n"
-"                          'c.s.t=id:bigint:required,tags:array<string>,m:map<string,int>'\n"
-"  --config FILE           JSON {\"tables\": {\"cat.sch.tbl\": [{\"name\",\"type_text\",\"nullable\"}]}}\n"
-"  --strict-tables         create_stream on an undeclared table fails with NOT_FOUND\n"
-"  --faults FILE           fault script loaded at start (server/FAULTS.md)\n"
-"  --chaos-seed N          random faults drawn from seed N for every call\n"
-"  --chaos-rate P          per-request fault probability in chaos mode (default 0.05)\n"
-"  --chaos-fatal           chaos may also draw non-retryable statuses\n"
-"  --ack-interval-ms N     group-commit / ack timer (default 1)\n"
-"  --tls-cert PEM          TLS certificate chain (both gRPC and HTTP); needs --tls-key\n"
-"  --tls-key PEM           TLS private key\n"
-"  --max-message-bytes N   larger requests end the call with INVALID_ARGUMENT (default 10485760)\n"
-"  --workers N             gRPC worker threads (default 2)\n"
-"  --verbose               log calls and statuses to stderr\n"
-"  --help                  this text\n"
-"\n"
-"When ready, prints exactly one line on stdout:\n"
-"  zerobus-local grpc=127.0.0.1:PORT http=127.0.0.1:PORT\n"
-"SIGTERM/SIGINT: stop accepting, commit and ack what was received, end live calls with\n"
-"UNAVAILABLE, close the database, exit 0.\n");
+  fprintf(
+      out,
+      "usage: zerobus-local [options]\n"
+      "A local Zerobus-compatible server: gRPC EphemeralStream ingest into SQLite, an OAuth\n"
+      "token endpoint, a Unity Catalog table endpoint, fault injection and counters.\n"
+      "\n"
+      "  --host ADDR             listen address for both sides (default 127.0.0.1)\n"
+      "  --port N                gRPC port; 0 = pick a free one (default 50051)\n"
+      "  --http-port N           OAuth / Unity Catalog / control HTTP port; 0 = free one (default "
+      "8080)\n"
+      "  --db PATH               SQLite database (default ./zerobus-local.db)\n"
+      "  --store KIND            sqlite | memory | null (default sqlite); memory = SQLite in "
+      "memory,\n"
+      "                          null = ack without storing (benchmarks measure the client alone)\n"
+      "  --no-auth               accept any call (no token, no table header needed)\n"
+      "  --client-id ID          OAuth client id accepted by /oidc/v1/token (default test-client)\n"
+      "  --client-secret S       OAuth client secret (default test-secret)\n"
+      "  --token-ttl SEC         expires_in of issued tokens; expired tokens are refused (default "
+      "3600)\n"
+      "  --table SPEC            declare a Unity Catalog table (repeatable):\n"
+      "                          'cat.sch.tbl=col:type[:nullable],...' e.g.\n"
+      "                          'c.s.t=id:bigint:required,tags:array<string>,m:map<string,int>'\n"
+      "  --config FILE           JSON {\"tables\": {\"cat.sch.tbl\": "
+      "[{\"name\",\"type_text\",\"nullable\"}]}}\n"
+      "  --strict-tables         create_stream on an undeclared table fails with NOT_FOUND\n"
+      "  --faults FILE           fault script loaded at start (server/FAULTS.md)\n"
+      "  --chaos-seed N          random faults drawn from seed N for every call\n"
+      "  --chaos-rate P          per-request fault probability in chaos mode (default 0.05)\n"
+      "  --chaos-fatal           chaos may also draw non-retryable statuses\n"
+      "  --ack-interval-ms N     group-commit / ack timer (default 1)\n"
+      "  --tls-cert PEM          TLS certificate chain (both gRPC and HTTP); needs --tls-key\n"
+      "  --tls-key PEM           TLS private key\n"
+      "  --max-message-bytes N   larger requests end the call with INVALID_ARGUMENT (default "
+      "10485760)\n"
+      "  --workers N             gRPC worker threads (default 2)\n"
+      "  --verbose               log calls and statuses to stderr\n"
+      "  --help                  this text\n"
+      "\n"
+      "When ready, prints exactly one line on stdout:\n"
+      "  zerobus-local grpc=127.0.0.1:PORT http=127.0.0.1:PORT\n"
+      "SIGTERM/SIGINT: stop accepting, commit and ack what was received, end live calls with\n"
+      "UNAVAILABLE, close the database, exit 0.\n");
 }
 
 static int parse_ll(const char *s, long long *out) {
@@ -97,22 +103,22 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     long long n;
-#define NEED_ARG                                                  \
-  do {                                                            \
-    if (!v) {                                                     \
-      fprintf(stderr, "zerobus-local: %s needs a value\n", a);    \
-      return 2;                                                   \
-    }                                                             \
-    i++;                                                          \
+#define NEED_ARG                                               \
+  do {                                                         \
+    if (!v) {                                                  \
+      fprintf(stderr, "zerobus-local: %s needs a value\n", a); \
+      return 2;                                                \
+    }                                                          \
+    i++;                                                       \
   } while (0)
-#define NEED_INT(lo, hi)                                                        \
-  do {                                                                          \
-    NEED_ARG;                                                                   \
-    if (parse_ll(v, &n) || n < (lo) || n > (hi)) {                              \
+#define NEED_INT(lo, hi)                                                                   \
+  do {                                                                                     \
+    NEED_ARG;                                                                              \
+    if (parse_ll(v, &n) || n < (lo) || n > (hi)) {                                         \
       fprintf(stderr, "zerobus-local: %s: '%s' is not an integer in [%lld, %lld]\n", a, v, \
-              (long long)(lo), (long long)(hi));                                \
-      return 2;                                                                 \
-    }                                                                           \
+              (long long)(lo), (long long)(hi));                                           \
+      return 2;                                                                            \
+    }                                                                                      \
   } while (0)
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
@@ -131,9 +137,12 @@ int main(int argc, char **argv) {
       g_cfg.db_path = v;
     } else if (!strcmp(a, "--store")) {
       NEED_ARG;
-      if (!strcmp(v, "sqlite")) g_cfg.store = STORE_SQLITE;
-      else if (!strcmp(v, "memory")) g_cfg.store = STORE_MEMORY;
-      else if (!strcmp(v, "null")) g_cfg.store = STORE_NULL;
+      if (!strcmp(v, "sqlite"))
+        g_cfg.store = STORE_SQLITE;
+      else if (!strcmp(v, "memory"))
+        g_cfg.store = STORE_MEMORY;
+      else if (!strcmp(v, "null"))
+        g_cfg.store = STORE_NULL;
       else {
         fprintf(stderr, "zerobus-local: --store must be sqlite, memory or null\n");
         return 2;

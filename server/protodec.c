@@ -18,7 +18,7 @@
 
 typedef struct pd_field {
   int number;
-  int type;  /* Google__Protobuf__FieldDescriptorProto__Type */
+  int type; /* Google__Protobuf__FieldDescriptorProto__Type */
   int repeated;
   const char *name;
   int msg; /* index into schema->msgs for TYPE_MESSAGE, else -1 */
@@ -234,7 +234,8 @@ pd_schema *pd_schema_parse(const uint8_t *data, size_t len, char *err, size_t er
         }
       f->number = fd->number;
       f->name = fd->name;
-      f->repeated = fd->has_label && fd->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
+      f->repeated = fd->has_label &&
+                    fd->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
       f->msg = -1;
       int type = fd->has_type ? (int)fd->type : 0;
       if (type == 0 || type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
@@ -245,8 +246,10 @@ pd_schema *pd_schema_parse(const uint8_t *data, size_t len, char *err, size_t er
         }
         int mi = find_msg(s, fd->type_name);
         int is_enum = find_enum(s, fd->type_name);
-        if (type == 0) type = mi >= 0 ? GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE
-                              : is_enum ? GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM : 0;
+        if (type == 0)
+          type = mi >= 0   ? GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE
+                 : is_enum ? GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM
+                           : 0;
         if (type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE) {
           if (mi < 0) {
             snprintf(err, errlen, "%s.%s: message type '%s' is not inside the descriptor",
@@ -317,22 +320,26 @@ static int rd_fixed(rd *r, int n, uint64_t *out) {
 static int skip_field(rd *r, int wt, int depth) {
   uint64_t v;
   switch (wt) {
-  case 0: return rd_varint(r, &v);
-  case 1: return rd_fixed(r, 8, &v);
-  case 5: return rd_fixed(r, 4, &v);
-  case 2:
-    if (rd_varint(r, &v) || v > (uint64_t)(r->end - r->p)) return -1;
-    r->p += v;
-    return 0;
-  case 3: /* group: skip until the matching end-group */
-    if (depth > MAX_DEPTH) return -1;
-    for (;;) {
-      uint64_t tag;
-      if (rd_varint(r, &tag)) return -1;
-      if ((tag & 7) == 4) return 0;
-      if (skip_field(r, (int)(tag & 7), depth + 1)) return -1;
-    }
-  default: return -1;
+    case 0:
+      return rd_varint(r, &v);
+    case 1:
+      return rd_fixed(r, 8, &v);
+    case 5:
+      return rd_fixed(r, 4, &v);
+    case 2:
+      if (rd_varint(r, &v) || v > (uint64_t)(r->end - r->p)) return -1;
+      r->p += v;
+      return 0;
+    case 3: /* group: skip until the matching end-group */
+      if (depth > MAX_DEPTH) return -1;
+      for (;;) {
+        uint64_t tag;
+        if (rd_varint(r, &tag)) return -1;
+        if ((tag & 7) == 4) return 0;
+        if (skip_field(r, (int)(tag & 7), depth + 1)) return -1;
+      }
+    default:
+      return -1;
   }
 }
 
@@ -359,16 +366,20 @@ static cJSON *decode_msg(const pd_schema *s, int mi, const uint8_t *p, size_t le
 
 static int wire_type_for(int type) {
   switch (type) {
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64: return 1;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32: return 5;
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE: return 2;
-  default: return 0;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64:
+      return 1;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+      return 5;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BYTES:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE:
+      return 2;
+    default:
+      return 0;
   }
 }
 
@@ -377,36 +388,40 @@ static cJSON *read_scalar(rd *r, int type, int wt) {
   uint64_t v;
   if (wt == 0 ? rd_varint(r, &v) : rd_fixed(r, wt == 1 ? 8 : 4, &v)) return NULL;
   switch (type) {
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE: {
-    double d;
-    memcpy(&d, &v, 8);
-    return cJSON_CreateNumber(d);
-  }
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT: {
-    uint32_t u = (uint32_t)v;
-    float f;
-    memcpy(&f, &u, 4);
-    return cJSON_CreateNumber((double)f);
-  }
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64: return make_i64((int64_t)v);
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT64:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64: return make_u64(v);
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
-    return cJSON_CreateNumber((double)(int32_t)(uint32_t)v);
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32:
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
-    return cJSON_CreateNumber((double)(uint32_t)v);
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL: return cJSON_CreateBool(v != 0);
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32: {
-    uint32_t u = (uint32_t)v;
-    return cJSON_CreateNumber((double)(int32_t)((u >> 1) ^ (~(u & 1) + 1)));
-  }
-  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT64:
-    return make_i64((int64_t)((v >> 1) ^ (~(v & 1) + 1)));
-  default: return NULL;
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE: {
+      double d;
+      memcpy(&d, &v, 8);
+      return cJSON_CreateNumber(d);
+    }
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT: {
+      uint32_t u = (uint32_t)v;
+      float f;
+      memcpy(&f, &u, 4);
+      return cJSON_CreateNumber((double)f);
+    }
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED64:
+      return make_i64((int64_t)v);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT64:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED64:
+      return make_u64(v);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_ENUM:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+      return cJSON_CreateNumber((double)(int32_t)(uint32_t)v);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32:
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+      return cJSON_CreateNumber((double)(uint32_t)v);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_BOOL:
+      return cJSON_CreateBool(v != 0);
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32: {
+      uint32_t u = (uint32_t)v;
+      return cJSON_CreateNumber((double)(int32_t)((u >> 1) ^ (~(u & 1) + 1)));
+    }
+    case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT64:
+      return make_i64((int64_t)((v >> 1) ^ (~(v & 1) + 1)));
+    default:
+      return NULL;
   }
 }
 

@@ -69,9 +69,9 @@ static void uc_type_name(const char *type_text, char *out, size_t cap) {
   }
   out[n] = 0;
   while (n > 0 && out[n - 1] == ' ') out[--n] = 0;
-  static const char *alias[][2] = {{"BIGINT", "LONG"}, {"INTEGER", "INT"}, {"SMALLINT", "SHORT"},
-                                   {"TINYINT", "BYTE"}, {"VARCHAR", "STRING"}, {"REAL", "FLOAT"},
-                                   {"BOOL", "BOOLEAN"}};
+  static const char *alias[][2] = {
+      {"BIGINT", "LONG"},    {"INTEGER", "INT"}, {"SMALLINT", "SHORT"}, {"TINYINT", "BYTE"},
+      {"VARCHAR", "STRING"}, {"REAL", "FLOAT"},  {"BOOL", "BOOLEAN"}};
   for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
     if (strcmp(out, alias[i][0]) == 0) snprintf(out, cap, "%s", alias[i][1]);
 }
@@ -86,7 +86,8 @@ static int declare_columns(const char *table, cJSON *cols, char *err, size_t err
   for (cJSON *c = cols->child; c; c = c->next, pos++) {
     cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
     cJSON *tt = cJSON_GetObjectItemCaseSensitive(c, "type_text");
-    if (!cJSON_IsString(name) || !cJSON_IsString(tt) || !name->valuestring[0] || !tt->valuestring[0]) {
+    if (!cJSON_IsString(name) || !cJSON_IsString(tt) || !name->valuestring[0] ||
+        !tt->valuestring[0]) {
       snprintf(err, errlen, "table %s: column %d needs a name and a type_text", table, pos);
       return -1;
     }
@@ -118,8 +119,10 @@ static char *split_top(char **cursor, char sep) {
   if (!s) return NULL;
   int depth = 0;
   for (char *p = s;; p++) {
-    if (*p == '<' || *p == '(') depth++;
-    else if ((*p == '>' || *p == ')') && depth > 0) depth--;
+    if (*p == '<' || *p == '(')
+      depth++;
+    else if ((*p == '>' || *p == ')') && depth > 0)
+      depth--;
     if (*p == 0) {
       *cursor = NULL;
       return s;
@@ -179,8 +182,8 @@ int tables_declare_spec(const char *spec, char *err, size_t errlen) {
                !strcasecmp(nullable, "not null"))
         nb = 0;
       else {
-        snprintf(err, errlen, "--table column '%s': third part must be nullable|true|false|required",
-                 name);
+        snprintf(err, errlen,
+                 "--table column '%s': third part must be nullable|true|false|required", name);
         cJSON_Delete(c);
         cJSON_Delete(cols);
         free(copy);
@@ -264,8 +267,10 @@ char *auth_issue_token(const char *table, long ttl_sec) {
     return NULL;
   }
   for (char *p = b; *p; p++) /* URL-safe, no padding needed for 18 bytes */
-    if (*p == '+') *p = '-';
-    else if (*p == '/') *p = '_';
+    if (*p == '+')
+      *p = '-';
+    else if (*p == '/')
+      *p = '_';
   snprintf(e->token, sizeof e->token, "zl-%s", b);
   free(b);
   e->table = table ? strdup(table) : NULL;

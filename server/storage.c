@@ -38,7 +38,9 @@ zl_stream *stream_new(zl_table *t, int record_type, pd_schema *schema) {
   return s;
 }
 
-void stream_ref(zl_stream *s) { atomic_fetch_add(&s->refs, 1); }
+void stream_ref(zl_stream *s) {
+  atomic_fetch_add(&s->refs, 1);
+}
 
 void stream_unref(zl_stream *s) {
   if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
@@ -74,7 +76,8 @@ static long long request_bytes(Databricks__Zerobus__EphemeralStreamRequest *m) {
   long long n = 0;
   Databricks__Zerobus__IngestRecordBatchRequest *b = m->ingest_record_batch;
   if (b->batch_case == DATABRICKS__ZEROBUS__INGEST_RECORD_BATCH_REQUEST__BATCH_JSON_BATCH)
-    for (size_t i = 0; i < b->json_batch->n_records; i++) n += (long long)strlen(b->json_batch->records[i]);
+    for (size_t i = 0; i < b->json_batch->n_records; i++)
+      n += (long long)strlen(b->json_batch->records[i]);
   else
     for (size_t i = 0; i < b->proto_encoded_batch->n_records; i++)
       n += (long long)b->proto_encoded_batch->records[i].len;
@@ -101,8 +104,10 @@ void storage_submit(zl_stream *s, void *msg, long long first_record_offset, long
    * HTTP/2 flow control slow the clients down. */
   while (!q_stop && (q_count >= QUEUE_MAX_REQUESTS || q_bytes >= QUEUE_MAX_BYTES))
     pthread_cond_wait(&q_space_cv, &q_mu);
-  if (q_tail) q_tail->next = r;
-  else q_head = r;
+  if (q_tail)
+    q_tail->next = r;
+  else
+    q_head = r;
   q_tail = r;
   q_count++;
   q_bytes += r->bytes;
@@ -357,25 +362,35 @@ static void bind_value(sqlite3_stmt *st, int param, const cJSON *v, int is_blob)
     }
     free(raw);
   }
-  if (cJSON_IsNull(v)) sqlite3_bind_null(st, param);
-  else if (cJSON_IsBool(v)) sqlite3_bind_int(st, param, cJSON_IsTrue(v) ? 1 : 0);
+  if (cJSON_IsNull(v))
+    sqlite3_bind_null(st, param);
+  else if (cJSON_IsBool(v))
+    sqlite3_bind_int(st, param, cJSON_IsTrue(v) ? 1 : 0);
   else if (cJSON_IsRaw(v)) { /* exact 64-bit integers from the proto decoder */
     const char *s = v->valuestring;
-    if (s[0] == '-') sqlite3_bind_int64(st, param, strtoll(s, NULL, 10));
+    if (s[0] == '-')
+      sqlite3_bind_int64(st, param, strtoll(s, NULL, 10));
     else {
       unsigned long long u = strtoull(s, NULL, 10);
-      if (u <= 0x7fffffffffffffffULL) sqlite3_bind_int64(st, param, (long long)u);
-      else sqlite3_bind_text(st, param, s, -1, SQLITE_STATIC);
+      if (u <= 0x7fffffffffffffffULL)
+        sqlite3_bind_int64(st, param, (long long)u);
+      else
+        sqlite3_bind_text(st, param, s, -1, SQLITE_STATIC);
     }
   } else if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    if (d == floor(d) && fabs(d) < 9.2e18) sqlite3_bind_int64(st, param, (long long)d);
-    else sqlite3_bind_double(st, param, d);
-  } else if (cJSON_IsString(v)) sqlite3_bind_text(st, param, v->valuestring, -1, SQLITE_STATIC);
+    if (d == floor(d) && fabs(d) < 9.2e18)
+      sqlite3_bind_int64(st, param, (long long)d);
+    else
+      sqlite3_bind_double(st, param, d);
+  } else if (cJSON_IsString(v))
+    sqlite3_bind_text(st, param, v->valuestring, -1, SQLITE_STATIC);
   else {
     char *txt = cJSON_PrintUnformatted(v);
-    if (txt) sqlite3_bind_text(st, param, txt, -1, free);
-    else sqlite3_bind_null(st, param);
+    if (txt)
+      sqlite3_bind_text(st, param, txt, -1, free);
+    else
+      sqlite3_bind_null(st, param);
   }
 }
 
@@ -392,8 +407,10 @@ static int insert_record(tschema *t, zl_stream *s, long long offset, const recor
   sqlite3_stmt *st = t->ins;
   sqlite3_bind_text(st, 1, s->stream_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, offset);
-  if (rv->is_json) sqlite3_bind_text(st, 3, rv->data, (int)rv->len, SQLITE_STATIC);
-  else sqlite3_bind_blob(st, 3, rv->len ? rv->data : "", (int)rv->len, SQLITE_STATIC);
+  if (rv->is_json)
+    sqlite3_bind_text(st, 3, rv->data, (int)rv->len, SQLITE_STATIC);
+  else
+    sqlite3_bind_blob(st, 3, rv->len ? rv->data : "", (int)rv->len, SQLITE_STATIC);
   for (const cJSON *it = obj->child; it; it = it->next) {
     if (!it->string) continue;
     int idx = map_find(t, it->string);
@@ -518,8 +535,10 @@ static void *storage_main(void *arg) {
     if (!committed) exec_sql("ROLLBACK");
     for (sreq *r = batch, *next; r; r = next) {
       next = r->next;
-      if (!committed) fail_stream(r->st, 13, "zerobus-local: SQLite commit failed");
-      else if (!atomic_load(&r->st->error)) atomic_store(&r->st->durable, r->wire);
+      if (!committed)
+        fail_stream(r->st, 13, "zerobus-local: SQLite commit failed");
+      else if (!atomic_load(&r->st->error))
+        atomic_store(&r->st->durable, r->wire);
       stream_unref(r->st);
       databricks__zerobus__ephemeral_stream_request__free_unpacked(r->msg, NULL);
       free(r);

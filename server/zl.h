@@ -94,8 +94,8 @@ int auth_check_bearer(const char *authorization);
 enum { MAL_NONE = 0, MAL_BACKWARDS, MAL_DUPLICATE, MAL_BEYOND, MAL_NO_OFFSET };
 
 typedef struct zl_call_faults {
-  int active; /* any key set */
-  int fail_create;   /* gRPC code, 0 = off */
+  int active;      /* any key set */
+  int fail_create; /* gRPC code, 0 = off */
   char fail_message[160];
   int hang_headers;
   long long fail_at_request; /* -1 = off */
@@ -103,14 +103,14 @@ typedef struct zl_call_faults {
   long long drop_at_request; /* -1 = off */
   int ack_delay_ms;
   int no_ack;
-  long long ack_prefix;      /* -1 = off */
-  int malformed;             /* MAL_* */
-  long long malformed_after; /* request index N */
-  long long close_signal_ms; /* -1 = off */
-  long long close_after;     /* request index N */
-  long long reject_over_bytes; /* -1 = off */
+  long long ack_prefix;          /* -1 = off */
+  int malformed;                 /* MAL_* */
+  long long malformed_after;     /* request index N */
+  long long close_signal_ms;     /* -1 = off */
+  long long close_after;         /* request index N */
+  long long reject_over_bytes;   /* -1 = off */
   long long max_records_per_sec; /* 0 = off */
-  char source[16]; /* "script" / "chaos" */
+  char source[16];               /* "script" / "chaos" */
 } zl_call_faults;
 
 void faults_init(void);
@@ -141,8 +141,8 @@ typedef struct zl_stream {
   atomic_int refs;
   zl_table *table;
   char stream_id[40];
-  int record_type; /* 1 PROTO, 2 JSON */
-  pd_schema *schema; /* PROTO only */
+  int record_type;      /* 1 PROTO, 2 JSON */
+  pd_schema *schema;    /* PROTO only */
   atomic_llong durable; /* highest wire offset committed, -1 none */
   atomic_int error;     /* gRPC code set by storage when a record could not be decoded */
   char errmsg[320];

@@ -77,28 +77,28 @@ void zb_table_grants(const char *table, char *buf, size_t cap);
 /* Every option, typed. -1 in a *_ms field marked "none" means None. */
 typedef struct zb_config {
   /* stream scope */
-  int32_t record_type;                   /* ZB_RECORD_TYPE_* ; default PROTO */
-  int64_t max_inflight_records;          /* 1,000,000 */
-  int64_t max_inflight_bytes;            /* 256 MiB */
-  int64_t max_request_bytes;             /* 10 MiB - 16 KiB */
-  int32_t recovery;                      /* 1 */
-  int32_t recovery_retries;              /* 4 */
-  int64_t recovery_timeout_ms;           /* 15000 */
-  int64_t recovery_backoff_ms;           /* 2000 */
-  int64_t server_lack_of_ack_timeout_ms; /* 60000 */
-  int64_t flush_timeout_ms;              /* 300000 */
+  int32_t record_type;                    /* ZB_RECORD_TYPE_* ; default PROTO */
+  int64_t max_inflight_records;           /* 1,000,000 */
+  int64_t max_inflight_bytes;             /* 256 MiB */
+  int64_t max_request_bytes;              /* 10 MiB - 16 KiB */
+  int32_t recovery;                       /* 1 */
+  int32_t recovery_retries;               /* 4 */
+  int64_t recovery_timeout_ms;            /* 15000 */
+  int64_t recovery_backoff_ms;            /* 2000 */
+  int64_t server_lack_of_ack_timeout_ms;  /* 60000 */
+  int64_t flush_timeout_ms;               /* 300000 */
   int64_t stream_paused_max_wait_time_ms; /* -1 = none (server duration) */
   int64_t callback_max_wait_time_ms;      /* 5000; -1 = none (forever) */
   int32_t validate_json;                  /* 1 */
   int32_t dispatch_thread;                /* 0: callbacks via zerobus_stream_poll */
   int32_t log_level;                      /* from ZEROBUS_LOG / RUST_LOG, else WARN */
   /* sdk scope */
-  char *tls_ca_file;      /* NULL = system roots */
-  char *tls_ca_dir;       /* NULL */
-  char *tls_target_name;  /* NULL; overrides the name checked in the cert */
-  char *proxy;            /* NULL = environment; "none" or "" = no proxy */
-  char *application_name; /* NULL; appended to x-zerobus-sdk */
-  int64_t token_timeout_ms;       /* 10000: bound of one token request */
+  char *tls_ca_file;               /* NULL = system roots */
+  char *tls_ca_dir;                /* NULL */
+  char *tls_target_name;           /* NULL; overrides the name checked in the cert */
+  char *proxy;                     /* NULL = environment; "none" or "" = no proxy */
+  char *application_name;          /* NULL; appended to x-zerobus-sdk */
+  int64_t token_timeout_ms;        /* 10000: bound of one token request */
   int64_t token_refresh_margin_ms; /* 60000: refresh this long before expiry */
 } zb_config;
 

@@ -111,8 +111,7 @@ static int g_ntemp;
 static void remove_temp_dirs(void) {
   const char *keep = getenv("ZL_KEEP_DB");
   if (keep && *keep && strcmp(keep, "0") != 0) return;
-  static const char *files[] = {"zerobus-local.db", "zerobus-local.db-wal",
-                                "zerobus-local.db-shm"};
+  static const char *files[] = {"zerobus-local.db", "zerobus-local.db-wal", "zerobus-local.db-shm"};
   for (int i = 0; i < g_ntemp; i++) {
     char path[600];
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -221,8 +220,10 @@ static long http(zl_server *s, const char *method, const char *path, const char 
   if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
-  if (out) *out = b.data;
-  else free(b.data);
+  if (out)
+    *out = b.data;
+  else
+    free(b.data);
   return code;
 }
 

@@ -11,12 +11,12 @@
 #include "zl_harness.h"
 
 static int failures;
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                       \
-    }                                                                   \
+      failures++;                                                              \
+    }                                                                          \
   } while (0)
 
 static void prepare_db(const char *path) {
@@ -90,7 +90,9 @@ int main(void) {
   }
   rmdir(dir);
 
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("test_harness: all checks passed\n");
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  else
+    printf("test_harness: all checks passed\n");
   return failures ? 1 : 0;
 }
