@@ -24,24 +24,23 @@
 
 static int g_checks;
 
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "old_consumer: %s:%d: check failed: %s\n  ", __FILE__, \
-              __LINE__, #cond);                                            \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      exit(1);                                                             \
-    }                                                                      \
+#define CHECK(cond, ...)                                                                       \
+  do {                                                                                         \
+    g_checks++;                                                                                \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "old_consumer: %s:%d: check failed: %s\n  ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fprintf(stderr, "\n");                                                                   \
+      exit(1);                                                                                 \
+    }                                                                                          \
   } while (0)
 
-#define CHECK_OK(call, err)                                                                   \
-  do {                                                                                        \
-    zerobus_status rc_ = (call);                                                              \
-    CHECK(rc_ == ZEROBUS_OK, "%s -> %s: %s", #call, zerobus_status_name(rc_),                 \
-          zerobus_error_message(err));                                                        \
-    CHECK((err) == NULL, "%s succeeded but left an error object", #call);                     \
+#define CHECK_OK(call, err)                                                   \
+  do {                                                                        \
+    zerobus_status rc_ = (call);                                              \
+    CHECK(rc_ == ZEROBUS_OK, "%s -> %s: %s", #call, zerobus_status_name(rc_), \
+          zerobus_error_message(err));                                        \
+    CHECK((err) == NULL, "%s succeeded but left an error object", #call);     \
   } while (0)
 
 /* ---- callback state (one per stream) ---- */
@@ -57,8 +56,7 @@ typedef struct consumer_state {
 
 static void on_ack(void *ud, int64_t offset) {
   consumer_state *st = ud;
-  CHECK(offset == st->next_ack, "on_ack(%" PRId64 ") but expected %" PRId64, offset,
-        st->next_ack);
+  CHECK(offset == st->next_ack, "on_ack(%" PRId64 ") but expected %" PRId64, offset, st->next_ack);
   st->next_ack++;
   st->acks++;
 }
@@ -80,7 +78,9 @@ static void on_log(void *ud, int32_t level, const char *message) {
   st->logs++;
 }
 
-static void user_data_free(void *ud) { ((consumer_state *)ud)->freed++; }
+static void user_data_free(void *ud) {
+  ((consumer_state *)ud)->freed++;
+}
 
 static zerobus_callbacks make_callbacks(consumer_state *st) {
   zerobus_callbacks cb;
@@ -187,7 +187,8 @@ static void check_options(void) {
     CHECK(strcmp(d.scope, "sdk") == 0 || strcmp(d.scope, "stream") == 0, "scope %s", d.scope);
     zerobus_options *fresh = NULL;
     CHECK(zerobus_options_new(&fresh) == ZEROBUS_OK, "options_new");
-    CHECK(zerobus_options_get(fresh, d.name, &val, NULL) == ZEROBUS_OK && strcmp(val, d.default_value) == 0,
+    CHECK(zerobus_options_get(fresh, d.name, &val, NULL) == ZEROBUS_OK &&
+              strcmp(val, d.default_value) == 0,
           "option %s: get() '%s' != default '%s'", d.name, val, d.default_value);
     zerobus_options_destroy(fresh);
     if (strcmp(d.name, "record_type") == 0) saw_record_type = 1;
@@ -254,8 +255,8 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   zerobus_options *o = json_options();
   zerobus_stream *s = NULL;
   zerobus_error *err = NULL;
-  CHECK_OK(zerobus_stream_create(sdk, "main.default.abi_old", NULL, 0, "test-client",
-                                 "test-secret", o, &cb, &s, &err),
+  CHECK_OK(zerobus_stream_create(sdk, "main.default.abi_old", NULL, 0, "test-client", "test-secret",
+                                 o, &cb, &s, &err),
            err);
   zerobus_options_destroy(o); /* copied by create */
   CHECK(zerobus_stream_state(s) == ZEROBUS_STATE_ACTIVE, "state %d", (int)zerobus_stream_state(s));
@@ -279,8 +280,9 @@ static void check_callback_stream(zerobus_sdk *sdk) {
     CHECK(off == i, "ingest %d got offset %" PRId64, i, off);
     if (i == 250) { /* a bad record is refused, nothing queued */
       rc = zerobus_stream_ingest(s, "{not json", 9, 0, &off, &err);
-      CHECK(rc == ZEROBUS_ERR_INVALID_RECORD && zerobus_error_code(err) == ZEROBUS_ERR_INVALID_RECORD,
-            "invalid JSON -> %s", zerobus_status_name(rc));
+      CHECK(
+          rc == ZEROBUS_ERR_INVALID_RECORD && zerobus_error_code(err) == ZEROBUS_ERR_INVALID_RECORD,
+          "invalid JSON -> %s", zerobus_status_name(rc));
       zerobus_error_destroy(err);
       err = NULL;
     }
@@ -319,10 +321,10 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   stats.struct_size = sizeof stats;
   CHECK(zerobus_stream_get_stats(s, &stats) == ZEROBUS_OK, "get_stats");
   CHECK(stats.records_queued == 1000 && stats.records_acked == 1000 &&
-            stats.inflight_records == 0 && stats.last_offset == 504 &&
-            stats.acked_offset == 504 && stats.records_failed == 0 &&
-            stats.state == ZEROBUS_STATE_ACTIVE && stats.requests_sent >= 1 &&
-            stats.records_sent >= 1000 && stats.bytes_acked == stats.bytes_queued,
+            stats.inflight_records == 0 && stats.last_offset == 504 && stats.acked_offset == 504 &&
+            stats.records_failed == 0 && stats.state == ZEROBUS_STATE_ACTIVE &&
+            stats.requests_sent >= 1 && stats.records_sent >= 1000 &&
+            stats.bytes_acked == stats.bytes_queued,
         "stats: queued %" PRId64 " acked %" PRId64 " inflight %" PRId64 " last %" PRId64
         " acked_off %" PRId64,
         stats.records_queued, stats.records_acked, stats.inflight_records, stats.last_offset,
@@ -354,7 +356,8 @@ static void check_callback_stream(zerobus_sdk *sdk) {
   big.st.struct_size = (uint32_t)(sizeof big.st + sizeof big.future_field);
   CHECK(zerobus_stream_get_stats(s, &big.st) == ZEROBUS_OK, "get_stats larger struct");
   /* this consumer's size or more (a later library may know more than the baseline) */
-  CHECK(big.st.struct_size >= sizeof big.st && big.st.struct_size <= sizeof big.st + sizeof big.future_field,
+  CHECK(big.st.struct_size >= sizeof big.st &&
+            big.st.struct_size <= sizeof big.st + sizeof big.future_field,
         "get_stats larger: struct_size written back %u", (unsigned)big.st.struct_size);
   CHECK(big.st.records_acked == 1000 && big.st.records_failed == 0,
         "larger stats struct: records_acked %" PRId64, big.st.records_acked);

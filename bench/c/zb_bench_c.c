@@ -37,7 +37,9 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+static double tv_s(struct timeval tv) {
+  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
 
 static int fail(const char *what, zerobus_error *err) {
   fprintf(stderr, "zb_bench_c: %s: %s (%s)\n", what, zerobus_error_message(err),
@@ -147,15 +149,24 @@ int main(int argc, char **argv) {
       return 2;
     }
     i++;
-    if (!strcmp(a, "--endpoint")) endpoint = v;
-    else if (!strcmp(a, "--workspace")) workspace = v;
-    else if (!strcmp(a, "--table")) table = v;
-    else if (!strcmp(a, "--client-id")) client_id = v;
-    else if (!strcmp(a, "--client-secret")) client_secret = v;
-    else if (!strcmp(a, "--size")) size = parse_long(v, "size");
-    else if (!strcmp(a, "--records")) records = parse_long(v, "records");
-    else if (!strcmp(a, "--batch")) batch = parse_long(v, "batch");
-    else if (!strcmp(a, "--max-inflight-records")) inflight = parse_long(v, "max-inflight-records");
+    if (!strcmp(a, "--endpoint"))
+      endpoint = v;
+    else if (!strcmp(a, "--workspace"))
+      workspace = v;
+    else if (!strcmp(a, "--table"))
+      table = v;
+    else if (!strcmp(a, "--client-id"))
+      client_id = v;
+    else if (!strcmp(a, "--client-secret"))
+      client_secret = v;
+    else if (!strcmp(a, "--size"))
+      size = parse_long(v, "size");
+    else if (!strcmp(a, "--records"))
+      records = parse_long(v, "records");
+    else if (!strcmp(a, "--batch"))
+      batch = parse_long(v, "batch");
+    else if (!strcmp(a, "--max-inflight-records"))
+      inflight = parse_long(v, "max-inflight-records");
     else {
       fprintf(stderr, "zb_bench_c: unknown argument %s\n", a);
       return 2;
@@ -256,13 +267,13 @@ int main(int argc, char **argv) {
   zerobus_options_destroy(opts);
 
   double wall = t1 - t0;
-  printf("{\"impl\":\"c\",\"records\":%ld,\"size\":%ld,\"batch\":%ld,\"wall_s\":%.6f,"
-         "\"ingest_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,\"maxrss_kib\":%ld,\"records_per_s\":%.1f,"
-         "\"mb_per_s\":%.3f,\"requests_sent\":%" PRId64 "}\n",
-         records, size, batch, wall, t_ingest - t0, tv_s(r1.ru_utime) - tv_s(r0.ru_utime),
-         tv_s(r1.ru_stime) - tv_s(r0.ru_stime), r1.ru_maxrss,
-         wall > 0 ? (double)records / wall : 0.0,
-         wall > 0 ? (double)records * (double)size / wall / 1e6 : 0.0, st.requests_sent);
+  printf(
+      "{\"impl\":\"c\",\"records\":%ld,\"size\":%ld,\"batch\":%ld,\"wall_s\":%.6f,"
+      "\"ingest_s\":%.6f,\"user_s\":%.6f,\"sys_s\":%.6f,\"maxrss_kib\":%ld,\"records_per_s\":%.1f,"
+      "\"mb_per_s\":%.3f,\"requests_sent\":%" PRId64 "}\n",
+      records, size, batch, wall, t_ingest - t0, tv_s(r1.ru_utime) - tv_s(r0.ru_utime),
+      tv_s(r1.ru_stime) - tv_s(r0.ru_stime), r1.ru_maxrss, wall > 0 ? (double)records / wall : 0.0,
+      wall > 0 ? (double)records * (double)size / wall / 1e6 : 0.0, st.requests_sent);
   free(pool);
   free(letters);
   free(ptrs);

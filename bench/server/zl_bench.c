@@ -68,10 +68,11 @@ static void build_batch_body(void) {
     char rec[4096];
     int pad = g_size - 20 > 0 ? g_size - 20 : 1;
     if (pad > 4000) pad = 4000;
-    int len = snprintf(rec, sizeof rec, "{\"id\":%d,\"v\":\"%.*s\"}", i, pad,
-                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    int len =
+        snprintf(rec, sizeof rec, "{\"id\":%d,\"v\":\"%.*s\"}", i, pad,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     if (len > (int)sizeof rec - 1) len = (int)sizeof rec - 1;
     g_batch_body[n++] = 0x0a; /* records = 1, length-delimited */
     n += put_varint(g_batch_body + n, (uint64_t)len);
@@ -109,7 +110,8 @@ static grpc_byte_buffer *encode_create(void) {
   cs.table_name = (char *)g_table;
   cs.has_record_type = 1;
   cs.record_type = DATABRICKS__ZEROBUS__RECORD_TYPE__JSON;
-  Databricks__Zerobus__EphemeralStreamRequest req = DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__INIT;
+  Databricks__Zerobus__EphemeralStreamRequest req =
+      DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__INIT;
   req.payload_case = DATABRICKS__ZEROBUS__EPHEMERAL_STREAM_REQUEST__PAYLOAD_CREATE_STREAM;
   req.create_stream = &cs;
   size_t n = databricks__zerobus__ephemeral_stream_request__get_packed_size(&req);
@@ -186,7 +188,8 @@ static void *run_stream(void *arg) {
   int closing = 0, failed = 0;
   while (pending > 0) {
     grpc_event ev = grpc_completion_queue_next(
-        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(60, GPR_TIMESPAN)), NULL);
+        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(60, GPR_TIMESPAN)),
+        NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
       snprintf(sc->err, sizeof sc->err, "stream %d: no progress for 60 s", sc->idx);
       grpc_call_cancel(call, NULL);
@@ -214,7 +217,7 @@ static void *run_stream(void *arg) {
         recv_bb = NULL;
         Databricks__Zerobus__EphemeralStreamResponse *resp =
             databricks__zerobus__ephemeral_stream_response__unpack(NULL, GRPC_SLICE_LENGTH(s),
-                                                                    GRPC_SLICE_START_PTR(s));
+                                                                   GRPC_SLICE_START_PTR(s));
         grpc_slice_unref(s);
         if (resp) {
           if (resp->payload_case ==
@@ -247,7 +250,8 @@ static void *run_stream(void *arg) {
       ops[0].op = GRPC_OP_SEND_MESSAGE;
       ops[0].data.send_message.send_message = send_bb;
       /* hint only when more will follow right away (never the last of a burst) */
-      if (next + 1 < sc->requests && next + 1 - sc->acked <= g_window) ops[0].flags = GRPC_WRITE_BUFFER_HINT;
+      if (next + 1 < sc->requests && next + 1 - sc->acked <= g_window)
+        ops[0].flags = GRPC_WRITE_BUFFER_HINT;
       if (grpc_call_start_batch(call, ops, 1, &g_tags[T_WRITE], NULL) == GRPC_CALL_OK) {
         pending++;
         write_busy = 1;
@@ -284,13 +288,20 @@ static void *run_stream(void *arg) {
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *a = argv[i], *v = argv[i + 1];
-    if (!strcmp(a, "--target")) g_target = v;
-    else if (!strcmp(a, "--table")) g_table = v;
-    else if (!strcmp(a, "--records")) g_records = atoll(v);
-    else if (!strcmp(a, "--streams")) g_streams = atoi(v);
-    else if (!strcmp(a, "--batch")) g_batch = atoi(v);
-    else if (!strcmp(a, "--size")) g_size = atoi(v);
-    else if (!strcmp(a, "--window")) g_window = atoi(v);
+    if (!strcmp(a, "--target"))
+      g_target = v;
+    else if (!strcmp(a, "--table"))
+      g_table = v;
+    else if (!strcmp(a, "--records"))
+      g_records = atoll(v);
+    else if (!strcmp(a, "--streams"))
+      g_streams = atoi(v);
+    else if (!strcmp(a, "--batch"))
+      g_batch = atoi(v);
+    else if (!strcmp(a, "--size"))
+      g_size = atoi(v);
+    else if (!strcmp(a, "--window"))
+      g_window = atoi(v);
     else {
       fprintf(stderr, "zl_bench: unknown option %s\n", a);
       return 2;
@@ -322,9 +333,11 @@ int main(int argc, char **argv) {
   }
   double el = now_s() - t0;
   long long total = per_stream * g_batch * g_streams;
-  printf("records=%lld streams=%d batch=%d size=%dB seconds=%.3f records_per_sec=%.0f MB_per_sec=%.1f%s\n",
-         total, g_streams, g_batch, g_size, el, total / el, total * (double)g_size / el / 1e6,
-         ok ? "" : " (FAILED)");
+  printf(
+      "records=%lld streams=%d batch=%d size=%dB seconds=%.3f records_per_sec=%.0f "
+      "MB_per_sec=%.1f%s\n",
+      total, g_streams, g_batch, g_size, el, total / el, total * (double)g_size / el / 1e6,
+      ok ? "" : " (FAILED)");
   free(sc);
   free(th);
   free(g_batch_body);

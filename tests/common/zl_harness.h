@@ -14,11 +14,11 @@ extern "C" {
 #endif
 
 typedef struct zl_server {
-  int pid;              /* child pid, 0 when not running */
+  int pid; /* child pid, 0 when not running */
   int grpc_port, http_port;
-  char endpoint[64];    /* "http://127.0.0.1:<grpc_port>" (plaintext) or https:// with TLS */
-  char http_url[64];    /* "http://127.0.0.1:<http_port>" (workspace URL for OAuth/UC) */
-  char db_path[512];    /* a fresh temp file per server unless given */
+  char endpoint[64]; /* "http://127.0.0.1:<grpc_port>" (plaintext) or https:// with TLS */
+  char http_url[64]; /* "http://127.0.0.1:<http_port>" (workspace URL for OAuth/UC) */
+  char db_path[512]; /* a fresh temp file per server unless given */
 } zl_server;
 
 /* Starts zerobus-local with --port 0 --http-port 0 --db <fresh temp path> plus extra_args

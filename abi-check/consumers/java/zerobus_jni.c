@@ -158,8 +158,8 @@ JNIEXPORT void JNICALL Java_AbiConsumer_sdkDestroy(JNIEnv *env, jclass cls, jlon
 /* options: alternating key, value strings */
 JNIEXPORT jlong JNICALL Java_AbiConsumer_streamCreate(JNIEnv *env, jclass cls, jlong sdk,
                                                       jstring table, jstring client_id,
-                                                      jstring client_secret,
-                                                      jobjectArray options, jobject listener) {
+                                                      jstring client_secret, jobjectArray options,
+                                                      jobject listener) {
   (void)cls;
   zerobus_options *opts = NULL;
   zerobus_error *err = NULL;
@@ -185,8 +185,7 @@ JNIEXPORT jlong JNICALL Java_AbiConsumer_streamCreate(JNIEnv *env, jclass cls, j
   l->on_released = (*env)->GetMethodID(env, lcls, "onReleased", "()V");
   l->on_thread_start = (*env)->GetMethodID(env, lcls, "onThreadStart", "(Ljava/lang/String;)V");
   l->on_thread_stop = (*env)->GetMethodID(env, lcls, "onThreadStop", "()V");
-  if (!l->on_ack || !l->on_error || !l->on_released || !l->on_thread_start ||
-      !l->on_thread_stop) {
+  if (!l->on_ack || !l->on_error || !l->on_released || !l->on_thread_start || !l->on_thread_stop) {
     free(l);
     zerobus_options_destroy(opts);
     return 0; /* NoSuchMethodError pending */
@@ -205,8 +204,8 @@ JNIEXPORT jlong JNICALL Java_AbiConsumer_streamCreate(JNIEnv *env, jclass cls, j
   const char *id = (*env)->GetStringUTFChars(env, client_id, NULL);
   const char *sec = (*env)->GetStringUTFChars(env, client_secret, NULL);
   zerobus_stream *s = NULL;
-  zerobus_status st = zerobus_stream_create((zerobus_sdk *)(intptr_t)sdk, t, NULL, 0, id, sec,
-                                            opts, &cb, &s, &err);
+  zerobus_status st =
+      zerobus_stream_create((zerobus_sdk *)(intptr_t)sdk, t, NULL, 0, id, sec, opts, &cb, &s, &err);
   (*env)->ReleaseStringUTFChars(env, table, t);
   (*env)->ReleaseStringUTFChars(env, client_id, id);
   (*env)->ReleaseStringUTFChars(env, client_secret, sec);

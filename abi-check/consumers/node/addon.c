@@ -26,12 +26,12 @@
 
 #include "zerobus_abi.h"
 
-#define NAPI_CALL(env, call)                                  \
-  do {                                                        \
-    if ((call) != napi_ok) {                                  \
+#define NAPI_CALL(env, call)                                      \
+  do {                                                            \
+    if ((call) != napi_ok) {                                      \
       napi_throw_error((env), NULL, "N-API call failed: " #call); \
-      return NULL;                                            \
-    }                                                         \
+      return NULL;                                                \
+    }                                                             \
   } while (0)
 
 typedef struct stream_ctx {
