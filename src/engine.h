@@ -304,6 +304,7 @@ void zb_events_finish(zb_events *ev);
 
 /* stream.c, for events.c */
 int zb_stream_enter(zerobus_stream *s);
+zerobus_status zb_stream_enter_or_fail(zerobus_stream *s, zerobus_error **err);
 void zb_stream_leave(zerobus_stream *s);
 
 /* records.c */

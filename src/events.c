@@ -284,8 +284,7 @@ ZEROBUS_API zerobus_status zerobus_stream_poll_events(zerobus_stream *s, zerobus
                    event_size, (size_t)ZB_EVENT_MIN_SIZE);
   if (cap > SIZE_MAX / event_size)
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "poll_events: cap * event_size overflows");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   zb_events *ev = &s->ev;
   if (ev->dispatch) {
     zb_stream_leave(s);

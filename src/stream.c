@@ -90,6 +90,12 @@ int zb_stream_enter(zerobus_stream *s) {
   return 1;
 }
 
+/* zb_stream_enter, or STREAM_CLOSED into *err when the stream is being destroyed. */
+zerobus_status zb_stream_enter_or_fail(zerobus_stream *s, zerobus_error **err) {
+  if (zb_stream_enter(s)) return ZEROBUS_OK;
+  return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+}
+
 /* Never touches s after the decrement: destroy may free it right away. */
 void zb_stream_leave(zerobus_stream *s) {
   atomic_fetch_sub(&s->in_calls, 1);
@@ -1307,8 +1313,7 @@ ZEROBUS_API zerobus_status zerobus_stream_ingest(zerobus_stream *s, const void *
   if (offset) *offset = -1;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
   if (!data && len) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "data is NULL");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   const void *d[1] = {data ? data : ""};
   size_t l[1] = {len};
   zerobus_status st = ingest(s, d, l, 1, NULL, flags, offset, err);
@@ -1330,8 +1335,7 @@ ZEROBUS_API zerobus_status zerobus_stream_ingest_batch(zerobus_stream *s, const 
   for (size_t i = 0; i < n; i++)
     if (!data[i] && lens[i])
       return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "data[%zu] is NULL", i);
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   zerobus_status st;
   int has_null = 0;
   for (size_t i = 0; i < n; i++) has_null |= data[i] == NULL;
@@ -1422,8 +1426,7 @@ ZEROBUS_API zerobus_status zerobus_stream_wait_for_offset(zerobus_stream *s, int
                                                           int32_t timeout_ms, zerobus_error **err) {
   if (err) *err = NULL;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   pthread_mutex_lock(&s->mu);
   zerobus_status st;
   if (offset < 0 || offset >= s->next_offset) {
@@ -1442,8 +1445,7 @@ ZEROBUS_API zerobus_status zerobus_stream_wait_for_offset(zerobus_stream *s, int
 ZEROBUS_API zerobus_status zerobus_stream_flush(zerobus_stream *s, zerobus_error **err) {
   if (err) *err = NULL;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   pthread_mutex_lock(&s->mu);
   zerobus_status st;
   if (s->state == ZEROBUS_STATE_FAILED)
@@ -1458,8 +1460,7 @@ ZEROBUS_API zerobus_status zerobus_stream_flush(zerobus_stream *s, zerobus_error
 ZEROBUS_API zerobus_status zerobus_stream_close(zerobus_stream *s, zerobus_error **err) {
   if (err) *err = NULL;
   if (!s) return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream must not be NULL");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   pthread_mutex_lock(&s->mu);
   if (s->closing) {
     while (!s->close_done && !atomic_load(&s->destroying)) wait_until(s, -1);
@@ -1554,8 +1555,7 @@ ZEROBUS_API zerobus_status zerobus_stream_get_unacked(zerobus_stream *s, zerobus
   if (out) *out = NULL;
   if (!s || !out)
     return zb_fail(err, ZEROBUS_ERR_INVALID_ARGUMENT, 0, "stream and out must not be NULL");
-  if (!zb_stream_enter(s))
-    return zb_fail(err, ZEROBUS_ERR_STREAM_CLOSED, 0, "stream is being destroyed");
+  if (zb_stream_enter_or_fail(s, err) != ZEROBUS_OK) return ZEROBUS_ERR_STREAM_CLOSED;
   pthread_mutex_lock(&s->mu);
   zerobus_status st;
   if (!s->close_done && s->state != ZEROBUS_STATE_FAILED) {
