@@ -76,13 +76,11 @@ static inline void sleep_ms(long ms) {
   usleep((useconds_t)ms * 1000);
 }
 
-/* Options from "k=v" strings, NULL-terminated. */
-static inline zerobus_options *opts_of(const char *const *kv) {
-  zerobus_options *o = NULL;
-  zerobus_error *e = NULL;
-  CHECK(zerobus_options_new(&o) == ZEROBUS_OK);
+/* Sets "k=v" strings (NULL-terminated) on `o`; a refused one fails the test. */
+static inline void opts_apply(zerobus_options *o, const char *const *kv) {
   for (int i = 0; kv && kv[i]; i++) {
     char key[128];
+    zerobus_error *e = NULL;
     const char *eq = strchr(kv[i], '=');
     CHECK(eq && (size_t)(eq - kv[i]) < sizeof key);
     memcpy(key, kv[i], (size_t)(eq - kv[i]));
@@ -92,6 +90,13 @@ static inline zerobus_options *opts_of(const char *const *kv) {
       exit(1);
     }
   }
+}
+
+/* Options from "k=v" strings, NULL-terminated. */
+static inline zerobus_options *opts_of(const char *const *kv) {
+  zerobus_options *o = NULL;
+  CHECK(zerobus_options_new(&o) == ZEROBUS_OK);
+  opts_apply(o, kv);
   return o;
 }
 
@@ -112,17 +117,7 @@ static inline zerobus_status json_stream(zerobus_sdk *sdk, const char *table, co
   const char *base[] = {"record_type=json", "recovery_backoff_ms=50", "recovery_timeout_ms=3000",
                         NULL};
   zerobus_options *o = opts_of(base);
-  for (int i = 0; kv && kv[i]; i++) {
-    char key[128];
-    const char *eq = strchr(kv[i], '=');
-    memcpy(key, kv[i], (size_t)(eq - kv[i]));
-    key[eq - kv[i]] = 0;
-    zerobus_error *e = NULL;
-    if (zerobus_options_set(o, key, eq + 1, &e) != ZEROBUS_OK) {
-      fprintf(stderr, "option %s: %s\n", kv[i], zerobus_error_message(e));
-      exit(1);
-    }
-  }
+  opts_apply(o, kv);
   zerobus_status st =
       zerobus_stream_create(sdk, table, NULL, 0, "test-client", "test-secret", o, cb, out, err);
   zerobus_options_destroy(o);
