@@ -422,24 +422,6 @@ static void nocopy_release(void *ctx, const void *data) {
   atomic_fetch_add(&g_nocopy_released, 1);
 }
 
-/* Opens g's stream. */
-static zerobus_status gen_open(lane *L, gen *g, zerobus_error **err) {
-  zerobus_callbacks cb;
-  zerobus_callbacks_init(&cb, sizeof cb);
-  cb.user_data = g;
-  if (!L->oauth) cb.headers = cb_headers;
-  if (L->mode == 1) {
-    cb.on_ack = cb_on_ack;
-    cb.on_error = cb_on_error;
-  } else if (L->mode == 2) {
-    cb.on_ack_range = cb_on_ack_range;
-    cb.on_error = cb_on_error;
-  }
-  return zerobus_stream_create(g_sdk, L->table, L->json ? NULL : g_desc, L->json ? 0 : g_desc_len,
-                               L->oauth ? "test-client" : NULL, L->oauth ? "test-secret" : NULL,
-                               L->opts, &cb, &g->s, err);
-}
-
 static zerobus_callbacks gen_callbacks(lane *L, gen *g) {
   zerobus_callbacks cb;
   zerobus_callbacks_init(&cb, sizeof cb);
@@ -453,6 +435,14 @@ static zerobus_callbacks gen_callbacks(lane *L, gen *g) {
     cb.on_error = cb_on_error;
   }
   return cb;
+}
+
+/* Opens g's stream. */
+static zerobus_status gen_open(lane *L, gen *g, zerobus_error **err) {
+  zerobus_callbacks cb = gen_callbacks(L, g);
+  return zerobus_stream_create(g_sdk, L->table, L->json ? NULL : g_desc, L->json ? 0 : g_desc_len,
+                               L->oauth ? "test-client" : NULL, L->oauth ? "test-secret" : NULL,
+                               L->opts, &cb, &g->s, err);
 }
 
 /* Delivers pending events of g on this thread (modes 0 and 1). */
