@@ -927,13 +927,22 @@ static int64_t run_timers(zerobus_stream *s) {
     if (now >= c->deadline) {
       long long ms = (long long)s->config.recovery_timeout_ms;
       zerobus_error *te;
-      if (grpc_channel_check_connectivity_state(c->channel, 0) == GRPC_CHANNEL_READY)
+      if (grpc_channel_check_connectivity_state(c->channel, 0) == GRPC_CHANNEL_READY) {
         te = zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
                           "no answer to create_stream within %lld ms (recovery_timeout_ms)", ms);
-      else
+      } else if (s->conn_retry_delay > 100 && s->last_err) {
+        /* The deadline fell while a retried connection was still being set up
+         * (slow handshakes): the attempt reports the connection error it saw,
+         * as when the deadline falls between two tries, not a bare timeout. */
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "could not connect to %s within %lld ms", s->sdk->ep.target,
+                 ms);
+        te = zb_error_wrap(s->last_err->code, s->last_err->retryable, s->last_err, prefix);
+      } else {
         te = zb_error_new(ZEROBUS_ERR_TIMEOUT, 1, -1, -1,
                           "could not connect to %s within %lld ms (recovery_timeout_ms)",
                           s->sdk->ep.target, ms);
+      }
       abandon(s, c, te);
     } else if (c->deadline < next) {
       next = c->deadline;
